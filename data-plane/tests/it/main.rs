@@ -1,0 +1,3 @@
+//! Integration tests of the data plane: the real `run` on port 0, a real Kafka-protocol broker.
+
+mod foundation;

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Starts and stops the throwaway infrastructure the local stack and the tests use: a PostgreSQL cluster
+# and a tansu (Kafka-protocol) broker, both on loopback and free ports. One source of truth for the
+# stack script (deploy/stack.sh), the test command (deploy/test.sh) and the Rust test harness (testkit/).
+#
+#   services.sh install                         install what is missing (postgresql via apt, tansu via cargo)
+#   services.sh postgres DIR [OWNER_PID]        initdb + start; prints DATABASE_URL=… and POSTGRES_PID=…
+#   services.sh tansu DIR STORAGE [OWNER_PID]   start tansu (STORAGE: memory | sqlite); prints KAFKA_BOOTSTRAP=… and TANSU_PID=…
+#   services.sh stop-postgres DIR               stop the cluster in DIR
+#
+# With OWNER_PID, a watchdog stops the service and removes DIR once that process has exited, so a test
+# run that dies never leaves a server behind.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+
+die() { echo "services.sh: $*" >&2; exit 1; }
+
+pg_bindir() {
+  local d
+  if command -v pg_config >/dev/null 2>&1; then
+    d=$(pg_config --bindir)
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  fi
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  return 1
+}
+
+tansu_bin() {
+  if command -v tansu >/dev/null 2>&1; then command -v tansu; return; fi
+  [ -x "$HOME/.cargo/bin/tansu" ] && { echo "$HOME/.cargo/bin/tansu"; return; }
+  return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # host port seconds
+  local deadline=$((SECONDS + $3))
+  while ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+
+# Run a command as an unprivileged user when we are root (Postgres refuses to run as root).
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cmd_install() {
+  if ! pg_bindir >/dev/null; then
+    echo "installing postgresql (apt)…" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq postgresql >&2
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt-get install -y -qq python3 >&2
+  fi
+  if ! tansu_bin >/dev/null; then
+    echo "installing tansu $TANSU_VERSION with cargo (one time, 5-10 minutes)…" >&2
+    cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql >&2
+  fi
+}
+
+watchdog() { # owner_pid command...
+  local owner=$1; shift
+  ( trap '' HUP; while kill -0 "$owner" 2>/dev/null; do sleep 1; done; "$@" ) </dev/null >/dev/null 2>&1 &
+  disown || true
+}
+
+cmd_postgres() {
+  local dir=$1 owner=${2:-}
+  local bin; bin=$(pg_bindir) || die "PostgreSQL server binaries not found (run: deploy/services.sh install)"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_pg_user "$bin/initdb" -D "$dir" -A trust -U postgres -E UTF8 --no-sync >"$dir.initdb.log" 2>&1 \
+      || { cat "$dir.initdb.log" >&2; die "initdb failed"; }
+  fi
+  local port; port=$(free_port)
+  as_pg_user "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+    start >/dev/null || { cat "$dir/server.log" >&2; die "postgres did not start"; }
+  local pid; pid=$(head -1 "$dir/postmaster.pid")
+  if [ -n "$owner" ]; then
+    watchdog "$owner" bash -c "$(printf '%q ' "$0") stop-postgres $(printf '%q' "$dir"); rm -rf $(printf '%q' "$dir") $(printf '%q' "$dir.initdb.log")"
+  fi
+  echo "DATABASE_URL=postgres://postgres@127.0.0.1:$port/postgres"
+  echo "POSTGRES_PID=$pid"
+}
+
+cmd_stop_postgres() {
+  local dir=$1 bin
+  bin=$(pg_bindir) || exit 0
+  [ -f "$dir/postmaster.pid" ] || exit 0
+  as_pg_user "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+cmd_tansu() {
+  local dir=$1 storage=${2:-memory} owner=${3:-}
+  local bin; bin=$(tansu_bin) || die "tansu not found (run: deploy/services.sh install)"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local port; port=$(free_port)
+  local url
+  case "$storage" in
+    memory) url="memory://tansu/" ;;
+    sqlite) url="sqlite://tansu.db" ;;
+    *) die "storage must be memory or sqlite, not $storage" ;;
+  esac
+  ( cd "$dir" && exec setsid "$bin" broker \
+      --kafka-listener-url "tcp://127.0.0.1:$port" \
+      --kafka-advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "$url" </dev/null >"$dir/tansu.log" 2>&1 ) &
+  local pid=$!
+  disown || true
+  wait_port 127.0.0.1 "$port" 30 || { cat "$dir/tansu.log" >&2; die "tansu did not start"; }
+  if [ -n "$owner" ]; then
+    watchdog "$owner" bash -c "kill $pid; sleep 1; kill -9 $pid 2>/dev/null; rm -rf $(printf '%q' "$dir")"
+  fi
+  echo "KAFKA_BOOTSTRAP=127.0.0.1:$port"
+  echo "TANSU_PID=$pid"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  postgres) shift; cmd_postgres "$@" ;;
+  stop-postgres) shift; cmd_stop_postgres "$@" ;;
+  tansu) shift; cmd_tansu "$@" ;;
+  *) die "usage: services.sh install | postgres DIR [OWNER_PID] | stop-postgres DIR | tansu DIR [memory|sqlite] [OWNER_PID]" ;;
+esac

@@ -1,0 +1,14 @@
+//! What the control plane and the data plane share: typed ids, provider and trigger enums, the
+//! config-snapshot model the control plane streams to data planes, the correlation-key-path parser,
+//! and the redacting `Secret` wrapper.
+
+pub mod correlation;
+pub mod ids;
+pub mod model;
+pub mod secret;
+pub mod snapshot;
+
+pub use correlation::{CorrelationPath, PathError, ResolveError};
+pub use ids::{AppId, OrganizationId, WebhookId, WorkspaceId};
+pub use model::{Provider, TriggerState, TriggerType};
+pub use secret::Secret;

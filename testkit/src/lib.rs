@@ -1,0 +1,273 @@
+//! The harness every integration test uses.
+//!
+//! - Postgres: the cluster named by `DATABASE_URL` (a URL whose user may `CREATE DATABASE`), else a
+//!   throwaway cluster started once per test process by `deploy/services.sh`. [`fresh_database`] gives
+//!   each test its own empty database.
+//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process.
+//!   [`create_topic`] and [`unique_topic`] give each test its own topics.
+//!
+//! When a service cannot be had the calling test panics with the reason; nothing is skipped.
+//! Services started here are stopped by a watchdog once the test process exits.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+
+/// The repository root (for `deploy/services.sh`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the repository root")
+        .to_path_buf()
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Runs `deploy/services.sh ARGS…` and returns the `KEY=VALUE` lines it printed.
+fn services_sh(args: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let script = repo_root().join("deploy/services.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {} failed ({}): {}",
+            script.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect())
+}
+
+fn lookup(pairs: &[(String, String)], key: &str) -> Result<String, String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| format!("deploy/services.sh printed no {key}"))
+}
+
+fn scratch_dir(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("gateway-test-{name}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    dir.to_string_lossy().into_owned()
+}
+
+/// Admin URL of the Postgres cluster the tests use (started on first use when `DATABASE_URL` is unset).
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    let url = URL.get_or_init(|| {
+        if let Some(url) = env_nonempty("DATABASE_URL") {
+            return Ok(url);
+        }
+        let pid = std::process::id().to_string();
+        let pairs = services_sh(&["postgres", &scratch_dir("pg"), &pid])?;
+        lookup(&pairs, "DATABASE_URL")
+    });
+    match url {
+        Ok(u) => u,
+        Err(e) => panic!("integration tests need Postgres and none could be started: {e}"),
+    }
+}
+
+/// Bootstrap address of the Kafka-protocol broker the tests use (tansu started on first use when
+/// `KAFKA_BOOTSTRAP` is unset).
+pub fn kafka_bootstrap() -> &'static str {
+    static ADDR: OnceLock<Result<String, String>> = OnceLock::new();
+    let addr = ADDR.get_or_init(|| {
+        if let Some(addr) = env_nonempty("KAFKA_BOOTSTRAP") {
+            return Ok(addr);
+        }
+        let pid = std::process::id().to_string();
+        let pairs = services_sh(&["tansu", &scratch_dir("tansu"), "memory", &pid])?;
+        lookup(&pairs, "KAFKA_BOOTSTRAP")
+    });
+    match addr {
+        Ok(a) => a,
+        Err(e) => panic!("integration tests need a Kafka-protocol broker and none could be started: {e}"),
+    }
+}
+
+/// A dedicated tansu broker for one test (for tests that stop and restart the broker).
+pub struct Broker {
+    /// `host:port` to bootstrap from.
+    pub bootstrap: String,
+    pid: u32,
+    dir: String,
+    storage: String,
+}
+
+impl Broker {
+    /// Starts a broker with `memory` or `sqlite` (durable across restarts) storage.
+    pub fn start(storage: &str) -> Broker {
+        let dir = scratch_dir("broker");
+        Self::start_in(dir, storage)
+    }
+
+    fn start_in(dir: String, storage: &str) -> Broker {
+        let pid = std::process::id().to_string();
+        let pairs = services_sh(&["tansu", &dir, storage, &pid])
+            .unwrap_or_else(|e| panic!("cannot start a tansu broker: {e}"));
+        Broker {
+            bootstrap: lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
+            pid: lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
+            dir,
+            storage: storage.to_owned(),
+        }
+    }
+
+    /// Kills the broker process (as a crash would).
+    pub fn stop(&self) {
+        let _ = Command::new("kill").arg("-9").arg(self.pid.to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the broker again on the same storage; the listener port may change.
+    pub fn restart(&mut self) {
+        let again = Self::start_in(self.dir.clone(), &self.storage);
+        self.bootstrap = again.bootstrap.clone();
+        self.pid = again.pid;
+        std::mem::forget(again);
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A database created for one test.
+pub struct TestDb {
+    /// Connection URL of the new database.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Creates a new empty database and returns its URL.
+pub async fn fresh_database() -> TestDb {
+    let admin = postgres_url().to_owned();
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Postgres at {admin}: {e}"));
+    tokio::spawn(conn);
+    let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let url = match admin.rfind('/') {
+        Some(i) if !admin[i + 1..].contains('@') => format!("{}/{name}", &admin[..i]),
+        _ => panic!("DATABASE_URL must end with /DBNAME: {admin}"),
+    };
+    TestDb { url, name }
+}
+
+/// An admin client for `bootstrap`.
+pub fn admin_client(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a Kafka admin client for {bootstrap}: {e}"))
+}
+
+/// Creates a topic (the broker does not auto-create) and waits until it is visible in metadata.
+pub async fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) {
+    let admin = admin_client(bootstrap);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &opts)
+        .await
+        .unwrap_or_else(|e| panic!("create topic {name} on {bootstrap}: {e}"));
+    for r in results {
+        if let Err((topic, code)) = r {
+            panic!("create topic {topic}: {code}");
+        }
+    }
+}
+
+/// Creates a topic on the shared broker.
+pub async fn create_topic(name: &str, partitions: i32) {
+    create_topic_on(kafka_bootstrap(), name, partitions).await;
+}
+
+/// A topic name no other test uses, created on the shared broker with one partition.
+pub async fn unique_topic(prefix: &str) -> String {
+    let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+    create_topic(&name, 1).await;
+    name
+}
+
+/// A consumer in a fresh group, reading `topic` from the beginning.
+pub fn consumer(bootstrap: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a consumer for {bootstrap}: {e}"));
+    c.subscribe(&[topic]).unwrap_or_else(|e| panic!("subscribe {topic}: {e}"));
+    c
+}
+
+/// Reads records from `topic` until `count` arrived or `within` passed; panics on timeout.
+pub async fn consume(bootstrap: &str, topic: &str, count: usize, within: Duration) -> Vec<OwnedMessage> {
+    let c = consumer(bootstrap, topic);
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, c.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => panic!("consuming {topic}: {e}"),
+            Err(_) => panic!("only {} of {count} records arrived on {topic} within {within:?}", out.len()),
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, or panics after `within` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The payload of a record as UTF-8 text.
+pub fn payload_text(m: &OwnedMessage) -> String {
+    String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()
+}
