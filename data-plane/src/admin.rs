@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -13,22 +13,45 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
+use crate::publish::Publisher;
+use crate::routing::Routes;
+
 /// What the admin endpoints report.
-#[derive(Default)]
 pub struct AdminState {
-    /// Set once a config snapshot is loaded.
-    pub ready: AtomicBool,
+    /// The routing table: ready once a snapshot is loaded.
+    pub routes: Routes,
+    /// Set when shutdown begins, so load balancers stop sending traffic.
+    pub draining: AtomicBool,
+    /// Metrics to expose.
+    pub metrics: Arc<Metrics>,
+    /// The producer (liveness fails on a fatal producer error).
+    pub publisher: Arc<Publisher>,
 }
 
 async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, body) = match req.uri().path() {
-        "/healthz" => (StatusCode::OK, "ok"),
-        "/readyz" if state.ready.load(Ordering::Acquire) => (StatusCode::OK, "ready"),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "no config snapshot loaded yet"),
-        _ => (StatusCode::NOT_FOUND, "not found"),
+    let (status, body, content_type) = match req.uri().path() {
+        "/healthz" if state.publisher.is_fatal() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "kafka producer failed fatally; restart".to_owned(),
+            "text/plain",
+        ),
+        "/healthz" => (StatusCode::OK, "ok".to_owned(), "text/plain"),
+        "/readyz" if state.draining.load(Ordering::Acquire) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned(), "text/plain")
+        }
+        "/readyz" if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "no config snapshot loaded yet".to_owned(), "text/plain"),
+        "/metrics" => (
+            StatusCode::OK,
+            state.metrics.encode(&state.routes, state.publisher.in_flight()),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+        _ => (StatusCode::NOT_FOUND, "not found".to_owned(), "text/plain"),
     };
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(resp)
 }
 

@@ -1,15 +1,40 @@
-//! The data plane: a stateless hyper gateway. `main` parses [`Config`] and calls [`run`]; tests call
-//! the same `run` with listeners bound to port 0.
+//! The data plane: a stateless hyper gateway that validates incoming webhooks (SPEC §4) and
+//! publishes them to Kafka only with the broker's acknowledgement.
+//!
+//! `main` parses [`Config`] and calls [`run`]. Tests and the config-distribution stream use
+//! [`DataPlane`]: build it, keep a [`Routes`] handle (`apply_snapshot` / `apply_delta`), then `serve`.
+
+#![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod body;
 pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod providers;
+pub mod publish;
+pub mod reporter;
+pub mod routing;
+pub mod server;
 
 pub use config::Config;
+pub use error::IngestError;
+pub use reporter::{NoReporter, Rejection, RejectionReporter};
+pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
+use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::publish::Publisher;
 
 /// Listeners the data plane serves on.
 pub struct Listeners {
@@ -19,10 +44,122 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Serves until `shutdown` is cancelled.
+/// A configured data plane, not yet serving.
+pub struct DataPlane {
+    config: Config,
+    routes: Routes,
+    publisher: Arc<Publisher>,
+    metrics: Arc<Metrics>,
+    reporter: Arc<dyn RejectionReporter>,
+}
+
+impl DataPlane {
+    /// Validates the config (every problem at once), creates the Kafka producer and, with
+    /// `--snapshot-file`, loads the initial routing table.
+    pub fn new(config: Config) -> anyhow::Result<DataPlane> {
+        if let Err(problems) = config.validate() {
+            anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+        }
+        let publisher = Arc::new(Publisher::new(&config).context("creating the kafka producer")?);
+        let routes = Routes::new();
+        if let Some(path) = &config.snapshot_file {
+            let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let snapshot: ConfigSnapshot =
+                serde_json::from_slice(&text).with_context(|| format!("parsing {} as a config snapshot", path.display()))?;
+            let version = snapshot.version;
+            routes
+                .apply_snapshot(snapshot)
+                .with_context(|| format!("applying {}", path.display()))?;
+            tracing::info!(version, file = %path.display(), "config snapshot loaded from file");
+        }
+        Ok(DataPlane {
+            config,
+            routes,
+            publisher,
+            metrics: Arc::new(Metrics::new()),
+            reporter: Arc::new(NoReporter),
+        })
+    }
+
+    /// Sends every rejection after routing to `reporter` (failed-trigger reporting).
+    pub fn with_rejection_reporter(mut self, reporter: Arc<dyn RejectionReporter>) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// The routing-table handle (clone it to keep applying configs while `serve` runs).
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Replaces the routing table with a full snapshot.
+    pub fn apply_snapshot(&self, snapshot: ConfigSnapshot) -> Result<(), ApplyError> {
+        self.routes.apply_snapshot(snapshot)
+    }
+
+    /// Applies a delta to the current routing table.
+    pub fn apply_delta(&self, delta: ConfigDelta) -> Result<(), ApplyError> {
+        self.routes.apply_delta(delta)
+    }
+
+    /// Serves both listeners until `shutdown` is cancelled; then stops accepting, finishes in-flight
+    /// requests (up to the grace period) and flushes the producer.
+    pub async fn serve(self, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let admin_state = Arc::new(admin::AdminState {
+            routes: self.routes.clone(),
+            draining: Default::default(),
+            metrics: self.metrics.clone(),
+            publisher: self.publisher.clone(),
+        });
+        let ingest = Arc::new(ingest::Ingest {
+            routes: self.routes.clone(),
+            publisher: self.publisher.clone(),
+            metrics: self.metrics.clone(),
+            reporter: self.reporter.clone(),
+            limits: ingest::Limits {
+                max_body_bytes: self.config.max_body_bytes,
+                body_read_timeout: self.config.body_read_timeout,
+                retry_after: Duration::from_secs(u64::from(self.config.retry_after_secs)),
+            },
+        });
+        tracing::info!(
+            public = %listeners.public.local_addr()?,
+            admin = %listeners.admin.local_addr()?,
+            topic = %self.config.kafka_topic,
+            "data plane listening"
+        );
+        let admin_stop = CancellationToken::new();
+        let admin_task = tokio::spawn(admin::serve(listeners.admin, admin_state.clone(), admin_stop.clone()));
+        let public_stop = CancellationToken::new();
+        let public_task = tokio::spawn(server::serve_public(
+            listeners.public,
+            ingest,
+            server::ConnSettings::from(&self.config),
+            public_stop.clone(),
+        ));
+
+        shutdown.cancelled().await;
+        tracing::info!("shutting down");
+        admin_state.draining.store(true, Ordering::Release);
+        public_stop.cancel();
+        if let Err(e) = public_task.await {
+            tracing::error!(error = %e, "public listener task failed");
+        }
+        let publisher = self.publisher.clone();
+        let flushed = tokio::task::spawn_blocking(move || publisher.flush_blocking(Duration::from_secs(10))).await;
+        match flushed {
+            Ok(Ok(())) => tracing::info!("producer flushed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete"),
+            Err(e) => tracing::warn!(error = %e, "producer flush task failed"),
+        }
+        admin_stop.cancel();
+        admin_task.await.context("admin listener task")??;
+        tracing::info!("data plane stopped");
+        Ok(())
+    }
+}
+
+/// Builds a [`DataPlane`] from `config` and serves until `shutdown` is cancelled.
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let _ = config;
-    let state = Arc::new(admin::AdminState::default());
-    tracing::info!(admin = %listeners.admin.local_addr()?, public = %listeners.public.local_addr()?, "data plane listening");
-    admin::serve(listeners.admin, state, shutdown).await
+    DataPlane::new(config)?.serve(listeners, shutdown).await
 }

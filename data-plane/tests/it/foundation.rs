@@ -58,10 +58,7 @@ async fn data_plane_on_port_zero_answers_healthz() {
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let admin_addr = admin.local_addr().expect("addr");
-    let config = data_plane::Config {
-        listen: public.local_addr().expect("addr"),
-        admin_listen: admin_addr,
-    };
+    let config = data_plane::Config::from_args(["--kafka-bootstrap", "127.0.0.1:9"]).expect("config");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(data_plane::run(config, data_plane::Listeners { public, admin }, shutdown.clone()));
 

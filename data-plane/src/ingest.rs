@@ -1,0 +1,300 @@
+//! The ingest path: SPEC §4 steps 1–7 in order, each failure short-circuiting into the one error
+//! table ([`IngestError`]). One log line and one metric per request; rejections after routing go to
+//! the [`RejectionReporter`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use gateway_shared::{AppId, OrganizationId, Provider, WebhookId, WorkspaceId};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::Full;
+
+use crate::body::read_limited;
+use crate::envelope::{decode_payload, Accepted};
+use crate::error::{json_response, IngestError};
+use crate::metrics::{unix_now, Metrics};
+use crate::providers::{self, meta, Verified};
+use crate::publish::Publisher;
+use crate::reporter::{Rejection, RejectionReporter};
+use crate::routing::{Route, RouteKey, Routes};
+
+/// Request limits of the ingest path.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest body.
+    pub max_body_bytes: usize,
+    /// Time for the whole body, from the moment the headers were read.
+    pub body_read_timeout: Duration,
+    /// `Retry-After` on 503.
+    pub retry_after: Duration,
+}
+
+/// Everything a request needs; shared by all connections.
+pub struct Ingest {
+    /// The routing table handle.
+    pub routes: Routes,
+    /// The Kafka producer.
+    pub publisher: Arc<Publisher>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Failed-trigger hook.
+    pub reporter: Arc<dyn RejectionReporter>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// What a request came to, for the log line and the metric.
+struct Outcome {
+    provider: &'static str,
+    webhook_id: Option<WebhookId>,
+    event_id: Option<String>,
+    detail: Option<String>,
+}
+
+const PREFIX: &str = "/webhooks/incoming/";
+
+/// The URL: optional provider segment and the four ids. `None` for anything else.
+fn parse_path(path: &str) -> Option<(Option<&str>, RouteKey)> {
+    let rest = path.strip_prefix(PREFIX)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (segment, ids) = match parts.as_slice() {
+        [o, w, a, h] => (None, [*o, *w, *a, *h]),
+        [p, o, w, a, h] => (Some(*p), [*o, *w, *a, *h]),
+        _ => return None,
+    };
+    Some((
+        segment,
+        RouteKey {
+            organization_id: ids[0].parse::<OrganizationId>().ok()?,
+            workspace_id: ids[1].parse::<WorkspaceId>().ok()?,
+            app_id: ids[2].parse::<AppId>().ok()?,
+            webhook_id: ids[3].parse::<WebhookId>().ok()?,
+        },
+    ))
+}
+
+/// A caller-supplied request id if it is short and plain, else a fresh one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn provider_label(p: Provider) -> &'static str {
+    match p {
+        Provider::Generic => "generic",
+        Provider::Slack => "slack",
+        Provider::Meta => "meta",
+        Provider::Github => "github",
+        Provider::Stripe => "stripe",
+        Provider::StandardWebhooks => "standard_webhooks",
+        Provider::Shopify => "shopify",
+    }
+}
+
+impl Ingest {
+    /// Answers one request on the public listener. Never fails: every problem is a response.
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes> + Unpin,
+    {
+        let started = Instant::now();
+        let request_id = request_id(req.headers());
+        let method = req.method().clone();
+        let mut outcome = Outcome {
+            provider: "none",
+            webhook_id: None,
+            event_id: None,
+            detail: None,
+        };
+        let (mut resp, code) = match self.process(req, &request_id, &mut outcome).await {
+            Ok((resp, code)) => (resp, code),
+            Err(e) => {
+                let (_, code) = e.status_and_code();
+                (e.to_response(self.limits.retry_after), code)
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        self.metrics.request(outcome.provider, code);
+        let status = resp.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let webhook_id = outcome.webhook_id.map(|w| w.to_string());
+        // One line per request; never the query (API key), a header value or the payload.
+        if resp.status().is_server_error() {
+            tracing::warn!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+        } else {
+            tracing::info!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+        }
+        resp
+    }
+
+    /// Step 1 (routing), then the rest with rejection reporting.
+    async fn process<B>(
+        &self,
+        req: Request<B>,
+        request_id: &str,
+        outcome: &mut Outcome,
+    ) -> Result<(Response<Full<Bytes>>, &'static str), IngestError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+    {
+        let received_at = SystemTime::now();
+        let (segment, key) = parse_path(req.uri().path()).ok_or(IngestError::NotFound)?;
+        let table = self.routes.load().ok_or(IngestError::NotReady)?;
+        let route = table.get(&key).ok_or(IngestError::NotFound)?.clone();
+        drop(table);
+        outcome.provider = provider_label(route.provider);
+        outcome.webhook_id = Some(route.key.webhook_id);
+        if segment != route.provider.url_segment() {
+            return Err(IngestError::ProviderMismatch);
+        }
+
+        let (parts, body) = req.into_parts();
+        let mut read_body = None;
+        match self.after_routing(&route, &parts, body, &mut read_body, outcome).await {
+            Ok(ok) => Ok(ok),
+            Err(error) => {
+                let (status, code) = error.status_and_code();
+                self.reporter.report(&Rejection {
+                    route: &route,
+                    error: &error,
+                    status,
+                    code,
+                    headers: &parts.headers,
+                    body: read_body.as_ref(),
+                    request_id,
+                    received_at,
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Steps 2–7.
+    async fn after_routing<B>(
+        &self,
+        route: &Route,
+        parts: &http::request::Parts,
+        body: B,
+        read_body: &mut Option<Bytes>,
+        outcome: &mut Outcome,
+    ) -> Result<(Response<Full<Bytes>>, &'static str), IngestError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+    {
+        let is_meta = route.provider == Provider::Meta;
+        let allow = if is_meta { "GET, POST" } else { "POST" };
+        let meta_get = match parts.method {
+            Method::POST => false,
+            Method::GET if is_meta => true,
+            _ => return Err(IngestError::MethodNotAllowed { allow }),
+        };
+        let now = unix_now();
+
+        // 2. API key.
+        let query = parts.uri.query().unwrap_or_default();
+        let api_key = query_param(query, "flowxApiKey").ok_or(IngestError::ApiKeyMissing)?;
+        if !route.accepts_api_key(&api_key, now) {
+            return Err(IngestError::ApiKeyInvalid);
+        }
+
+        if meta_get {
+            let challenge =
+                meta::verify_subscription(query, route.secrets.verify_token.as_ref()).ok_or(IngestError::VerificationFailed)?;
+            let mut resp = Response::new(Full::new(Bytes::from(challenge)));
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            return Ok((resp, "handshake"));
+        }
+
+        // 3. Size, enforced while reading.
+        let deadline = tokio::time::Instant::now() + self.limits.body_read_timeout;
+        let body = read_limited(body, self.limits.max_body_bytes, deadline).await?;
+        let body = &*read_body.insert(body);
+
+        // 4. Provider check.
+        match providers::verify_post(route, &parts.headers, body, now) {
+            Ok(Verified::Publish) => {}
+            Ok(Verified::Handshake(answer)) => return Ok((json_response(StatusCode::OK, &answer), "handshake")),
+            Err(failure) => {
+                outcome.detail = Some(failure.as_str().to_owned());
+                return Err(IngestError::SignatureInvalid(failure));
+            }
+        }
+
+        // 5. Payload.
+        let payload = decode_payload(&parts.headers, body)?;
+
+        // 6. Correlation (RESUME bindings).
+        let correlation_value = match (&route.correlation, route.has_resume) {
+            (Some(path), true) => {
+                Some(path.resolve(&payload).map_err(|e| IngestError::CorrelationUnresolved(e.to_string()))?)
+            }
+            _ => None,
+        };
+
+        // 7. Publish and wait for the acknowledgement.
+        let event_id = uuid::Uuid::now_v7().to_string();
+        let record = Accepted {
+            route,
+            event_id: event_id.clone(),
+            date_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            payload: &payload,
+            headers: &parts.headers,
+            body,
+            correlation_value: correlation_value.as_deref(),
+        }
+        .into_record()?;
+        outcome.event_id = Some(event_id.clone());
+        let started = Instant::now();
+        let published = self.publisher.publish(&record).await;
+        self.metrics.publish(published.is_ok(), started.elapsed());
+        if let Err(e) = published {
+            outcome.detail = Some(e.to_string());
+            return Err(IngestError::BrokerUnavailable { reason: e.to_string() });
+        }
+        let answer = serde_json::json!({"status": "accepted", "eventId": event_id});
+        Ok((json_response(StatusCode::OK, &answer), "accepted"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_with_and_without_provider_segment() {
+        let ids = "7f1c2a9e-0000-4000-8000-000000000001/7f1c2a9e-0000-4000-8000-000000000002/7f1c2a9e-0000-4000-8000-000000000003/7f1c2a9e-0000-4000-8000-000000000004";
+        let generic = format!("/webhooks/incoming/{ids}");
+        let (seg, key) = parse_path(&generic).expect("generic");
+        assert_eq!(seg, None);
+        assert_eq!(key.webhook_id.to_string(), "7f1c2a9e-0000-4000-8000-000000000004");
+        let slack = format!("/webhooks/incoming/slack/{ids}");
+        let (seg, _) = parse_path(&slack).expect("slack");
+        assert_eq!(seg, Some("slack"));
+        assert!(parse_path(&format!("/webhooks/incoming/{ids}/")).is_none());
+        assert!(parse_path(&format!("/webhooks/other/{ids}")).is_none());
+        assert!(parse_path("/webhooks/incoming/a/b/c/d").is_none());
+        assert!(parse_path("/webhooks/incoming/").is_none());
+    }
+
+    #[test]
+    fn request_ids_are_taken_only_when_plain() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&h), "abc-123");
+        h.insert("x-request-id", HeaderValue::from_static("evil\tvalue"));
+        assert_ne!(request_id(&h), "evil\tvalue");
+    }
+}

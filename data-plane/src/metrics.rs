@@ -1,0 +1,129 @@
+//! Prometheus metrics of the data plane. Labels are bounded: provider (7 values + `none`), outcome
+//! (the response codes of the error table + `accepted`/`handshake`), never a webhook id.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::routing::Routes;
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Provider of the webhook (`none` when routing failed).
+    pub provider: &'static str,
+    /// `accepted`, `handshake` or the error code.
+    pub outcome: &'static str,
+}
+
+/// Labels of the publish histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublishLabels {
+    /// `acked` or `failed`.
+    pub outcome: &'static str,
+}
+
+/// All metrics of the process.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    publish_seconds: Family<PublishLabels, Histogram>,
+    config_version: Gauge,
+    webhooks: Gauge,
+    snapshot_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    producer_in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("webhook_gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Webhook requests by provider and outcome", requests.clone());
+        let publish_seconds = Family::<PublishLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        registry.register(
+            "publish_duration_seconds",
+            "Time from produce to the broker's acknowledgement (or failure)",
+            publish_seconds.clone(),
+        );
+        let config_version = Gauge::default();
+        registry.register("config_version", "Applied config snapshot version (-1 before the first)", config_version.clone());
+        let webhooks = Gauge::default();
+        registry.register("routing_webhooks", "Active webhooks in the routing table", webhooks.clone());
+        let snapshot_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "config_age_seconds",
+            "Seconds since the routing table was last replaced",
+            snapshot_age_seconds.clone(),
+        );
+        let producer_in_flight = Gauge::default();
+        registry.register("producer_in_flight", "Records waiting in the producer for the broker", producer_in_flight.clone());
+        Metrics {
+            registry,
+            requests,
+            publish_seconds,
+            config_version,
+            webhooks,
+            snapshot_age_seconds,
+            producer_in_flight,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, provider: &'static str, outcome: &'static str) {
+        self.requests.get_or_create(&RequestLabels { provider, outcome }).inc();
+    }
+
+    /// Observes one publish.
+    pub fn publish(&self, acked: bool, took: Duration) {
+        let outcome = if acked { "acked" } else { "failed" };
+        self.publish_seconds
+            .get_or_create(&PublishLabels { outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The text exposition, with the config gauges read from `routes` now.
+    pub fn encode(&self, routes: &Routes, producer_in_flight: i32) -> String {
+        match routes.load() {
+            Some(t) => {
+                self.config_version.set(i64::try_from(t.version()).unwrap_or(i64::MAX));
+                self.webhooks.set(i64::try_from(t.len()).unwrap_or(i64::MAX));
+                let age = SystemTime::now()
+                    .duration_since(t.applied_at())
+                    .unwrap_or_default();
+                self.snapshot_age_seconds.set(age.as_secs_f64());
+            }
+            None => {
+                self.config_version.set(-1);
+                self.webhooks.set(0);
+            }
+        }
+        self.producer_in_flight.set(i64::from(producer_in_flight));
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        out
+    }
+}
+
+/// Seconds since the epoch, for the `not_after` checks.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
