@@ -2,7 +2,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "control-plane", version, about = "Webhook gateway control plane")]
+#[command(
+    name = "control-plane",
+    version,
+    about = "Webhook gateway control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,15 +19,44 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate {
         /// Postgres connection URL.
-        #[arg(long, env = "DATABASE_URL")]
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
+    },
+    /// Create an API token for an organization and print it once (the first ADMIN token).
+    BootstrapToken {
+        /// Postgres connection URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Organization the token is scoped to.
+        #[arg(long)]
+        organization_id: uuid::Uuid,
+        /// Optional workspace scope.
+        #[arg(long)]
+        workspace_id: Option<uuid::Uuid>,
+        /// Role: ADMIN, EDITOR, VIEWER or DATA_PLANE.
+        #[arg(long, default_value = "ADMIN")]
+        role: String,
+        /// A label for the token.
+        #[arg(long, default_value = "bootstrap")]
+        name: String,
+    },
+    /// Re-encrypt every stored secret under the keyring's primary key, then exit.
+    RotateKeys {
+        /// Postgres connection URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        #[command(flatten)]
+        keys: control_plane::config::KeyringArgs,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(config) => {
@@ -35,6 +68,46 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { database_url } => {
             let applied = control_plane::db::migrate(&database_url).await?;
             tracing::info!(applied = ?applied, "migrations applied");
+            Ok(())
+        }
+        Command::BootstrapToken {
+            database_url,
+            organization_id,
+            workspace_id,
+            role,
+            name,
+        } => {
+            let role = control_plane::auth::Role::from_name(&role).ok_or_else(|| {
+                anyhow::anyhow!("role must be ADMIN, EDITOR, VIEWER or DATA_PLANE")
+            })?;
+            let token = control_plane::auth::tokens::generate();
+            use diesel_async::AsyncConnection;
+            let mut conn = diesel_async::AsyncPgConnection::establish(&database_url).await?;
+            let row = control_plane::auth::tokens::insert(
+                &mut conn,
+                &token,
+                organization_id.into(),
+                workspace_id.map(Into::into),
+                role,
+                &name,
+            )
+            .await?;
+            tracing::info!(token_id = %row.id, role = role.as_str(), "api token created");
+            // The only place a token is ever printed: stdout, once, for the operator to store.
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::RotateKeys { database_url, keys } => {
+            let keyring = keys.load()?;
+            use diesel_async::AsyncConnection;
+            let mut conn = diesel_async::AsyncPgConnection::establish(&database_url).await?;
+            let report = control_plane::keys::rotate(&mut conn, &keyring).await?;
+            tracing::info!(
+                primary = keyring.primary_id(),
+                resealed = report.resealed,
+                unchanged = report.unchanged,
+                "keys rotated"
+            );
             Ok(())
         }
     }

@@ -1,21 +1,67 @@
 //! Assembles the gRPC server: health, reflection (v1 and v1alpha), grpc-web, and the API services.
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
+use gateway_proto::v1::admin_service_server::AdminServiceServer;
+use gateway_proto::v1::auth_service_server::AuthServiceServer;
+use gateway_proto::v1::config_param_service_server::ConfigParamServiceServer;
+use gateway_proto::v1::trigger_service_server::TriggerServiceServer;
+use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
+
+use crate::api::AppState;
+use crate::auth::service::TokenService;
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::config_params::ConfigParams;
+use crate::triggers::Triggers;
+use crate::webhooks::Webhooks;
 
 /// Serves the control plane on `listener` until `shutdown` is cancelled.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let loaded = config.load()?;
     if config.migrate_on_start {
         let applied = crate::db::migrate(&config.database_url).await?;
         tracing::info!(count = applied.len(), "migrations applied");
     }
-    let _pool = crate::db::pool(&config.database_url, config.db_pool_size)?;
+    let pool = crate::db::pool(&config.database_url, config.db_pool_size)?;
+    if let Some((token, org)) = &loaded.bootstrap {
+        let mut conn = pool.get().await?;
+        if crate::auth::tokens::ensure_bootstrap(&mut conn, token, *org).await? {
+            tracing::info!(organization_id = %org, "bootstrap token registered");
+        }
+    }
+    let state = AppState {
+        auth: Authenticator::new(loaded.jwt_key, pool.clone()),
+        pool,
+        keyring: Arc::new(loaded.keyring),
+        public_base_url: loaded.public_base_url,
+    };
 
-    let (_health_reporter, health) = tonic_health::server::health_reporter();
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<AuthServiceServer<TokenService>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<TokenService>>()
+        .await;
+    health_reporter
+        .set_serving::<WebhookServiceServer<Webhooks>>()
+        .await;
+    health_reporter
+        .set_serving::<TriggerServiceServer<Triggers>>()
+        .await;
+    health_reporter
+        .set_serving::<ConfigParamServiceServer<ConfigParams>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(gateway_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -25,6 +71,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let tokens = TokenService::new(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "control plane listening");
     Server::builder()
         .accept_http1(true)
@@ -32,6 +79,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
+        .add_service(AuthServiceServer::new(tokens.clone()))
+        .add_service(AdminServiceServer::new(tokens))
+        .add_service(WebhookServiceServer::new(Webhooks::new(state.clone())))
+        .add_service(TriggerServiceServer::new(Triggers::new(state.clone())))
+        .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await?;
     Ok(())

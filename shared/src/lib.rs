@@ -3,6 +3,7 @@
 //! and the redacting `Secret` wrapper.
 
 pub mod correlation;
+pub mod crypto;
 pub mod ids;
 pub mod model;
 pub mod secret;

@@ -21,12 +21,21 @@ struct Revision {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrations_apply_through_diesel_async_and_are_idempotent() {
     let db = gateway_testkit::fresh_database().await;
-    let applied = control_plane::db::migrate(&db.url).await.expect("migrations apply");
+    let applied = control_plane::db::migrate(&db.url)
+        .await
+        .expect("migrations apply");
     assert!(!applied.is_empty(), "a fresh database gets every migration");
-    let again = control_plane::db::migrate(&db.url).await.expect("second run succeeds");
-    assert!(again.is_empty(), "nothing is pending the second time: {again:?}");
+    let again = control_plane::db::migrate(&db.url)
+        .await
+        .expect("second run succeeds");
+    assert!(
+        again.is_empty(),
+        "nothing is pending the second time: {again:?}"
+    );
 
-    let mut conn = AsyncPgConnection::establish(&db.url).await.expect("connect");
+    let mut conn = AsyncPgConnection::establish(&db.url)
+        .await
+        .expect("connect");
     let rows: Vec<Revision> = diesel::sql_query("SELECT revision FROM config_revision")
         .load(&mut conn)
         .await
@@ -41,7 +50,9 @@ async fn server_on_port_zero_serves_health_and_both_reflection_versions() {
     let channel = cp.channel().await;
 
     let health = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("health check answers");
     assert_eq!(health.into_inner().status, ServingStatus::Serving as i32);
@@ -51,7 +62,9 @@ async fn server_on_port_zero_serves_health_and_both_reflection_versions() {
     let mut client = r1::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let req = r1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
     let mut stream = client
         .server_reflection_info(tokio_stream::once(req))
@@ -69,15 +82,25 @@ async fn server_on_port_zero_serves_health_and_both_reflection_versions() {
         }
         other => panic!("unexpected reflection answer: {other:?}"),
     };
-    assert!(names.iter().any(|n| n == "grpc.health.v1.Health"), "{names:?}");
-    assert!(names.iter().any(|n| n == "grpc.reflection.v1.ServerReflection"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "grpc.reflection.v1.ServerReflection"),
+        "{names:?}"
+    );
 
     // v1alpha reflection (older grpcurl builds use it).
     use tonic_reflection::pb::v1alpha as ra;
     let mut client = ra::server_reflection_client::ServerReflectionClient::new(channel);
     let req = ra::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(ra::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(ra::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
     let mut stream = client
         .server_reflection_info(tokio_stream::once(req))

@@ -1,4 +1,9 @@
 //! Integration tests of the control plane: the real `run` on port 0, real Postgres.
 
+mod auth;
 mod foundation;
+mod params;
+mod snapshot;
 mod support;
+mod triggers;
+mod webhooks;

@@ -1,0 +1,235 @@
+//! Who is calling: API tokens, JWTs, roles and the organization/workspace scope checked on every RPC.
+
+pub mod jwt;
+pub mod service;
+pub mod tokens;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use gateway_proto::v1 as pb;
+use gateway_shared::{OrganizationId, WorkspaceId};
+
+use crate::db::DbPool;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::api_tokens;
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in scope, including API tokens.
+    Admin,
+    /// Writes and credentials in scope.
+    Editor,
+    /// Reads in scope.
+    Viewer,
+    /// Only the config-distribution stream.
+    DataPlane,
+}
+
+/// An action checked against a role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Read registrations, params (never secret values), bindings and triggers.
+    Read,
+    /// Create, change or delete them.
+    Write,
+    /// See a webhook's API key (GetWebhookUrl, ResetApiKey).
+    RevealCredentials,
+    /// Create, list and revoke API tokens.
+    ManageTokens,
+    /// Open the config-distribution stream (issue 5).
+    ReceiveConfig,
+}
+
+impl Permission {
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::RevealCredentials => "see credentials",
+            Permission::ManageTokens => "manage API tokens",
+            Permission::ReceiveConfig => "receive data-plane config",
+        }
+    }
+}
+
+impl Role {
+    /// The upper-case name stored and put in JWTs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Editor => "EDITOR",
+            Role::Viewer => "VIEWER",
+            Role::DataPlane => "DATA_PLANE",
+        }
+    }
+
+    /// The role with this upper-case name.
+    pub fn from_name(name: &str) -> Option<Role> {
+        match name {
+            "ADMIN" => Some(Role::Admin),
+            "EDITOR" => Some(Role::Editor),
+            "VIEWER" => Some(Role::Viewer),
+            "DATA_PLANE" => Some(Role::DataPlane),
+            _ => None,
+        }
+    }
+
+    /// From the proto enum; UNSPECIFIED is `None`.
+    pub fn from_proto(value: i32) -> Option<Role> {
+        match pb::Role::try_from(value).ok()? {
+            pb::Role::Admin => Some(Role::Admin),
+            pb::Role::Editor => Some(Role::Editor),
+            pb::Role::Viewer => Some(Role::Viewer),
+            pb::Role::DataPlane => Some(Role::DataPlane),
+            pb::Role::Unspecified => None,
+        }
+    }
+
+    /// To the proto enum.
+    pub fn to_proto(self) -> pb::Role {
+        match self {
+            Role::Admin => pb::Role::Admin,
+            Role::Editor => pb::Role::Editor,
+            Role::Viewer => pb::Role::Viewer,
+            Role::DataPlane => pb::Role::DataPlane,
+        }
+    }
+
+    /// Whether this role allows `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => !matches!(permission, ReceiveConfig),
+            Role::Editor => matches!(permission, Read | Write | RevealCredentials),
+            Role::Viewer => matches!(permission, Read),
+            Role::DataPlane => matches!(permission, ReceiveConfig),
+        }
+    }
+}
+
+/// The authenticated caller of an RPC.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The API token the JWT was exchanged for.
+    pub token_id: Uuid,
+    /// Organization scope.
+    pub organization_id: OrganizationId,
+    /// Workspace scope; `None` = the whole organization.
+    pub workspace_id: Option<WorkspaceId>,
+    /// Role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuses unless the role allows `permission`.
+    pub fn require(&self, permission: Permission) -> ApiResult<()> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::RoleForbidden {
+                role: self.role.as_str(),
+                action: permission.describe(),
+            })
+        }
+    }
+
+    /// Refuses unless the role allows `permission` in this organization and workspace.
+    pub fn require_in(
+        &self,
+        permission: Permission,
+        organization_id: OrganizationId,
+        workspace_id: Option<WorkspaceId>,
+    ) -> ApiResult<()> {
+        self.require(permission)?;
+        if organization_id != self.organization_id {
+            return Err(ApiError::ScopeForbidden {
+                what: "organization",
+            });
+        }
+        match (self.workspace_id, workspace_id) {
+            (None, _) => Ok(()),
+            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+            (Some(_), _) => Err(ApiError::ScopeForbidden { what: "workspace" }),
+        }
+    }
+}
+
+/// Authenticates requests: verifies the bearer JWT and that its API token is not revoked.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: jwt::JwtKey,
+    pool: DbPool,
+}
+
+fn missing() -> ApiError {
+    ApiError::Unauthenticated {
+        reason: "AUTH_TOKEN_MISSING",
+        message: "send `authorization: Bearer <jwt>` (from AuthService.ExchangeToken)",
+    }
+}
+
+fn invalid() -> ApiError {
+    ApiError::Unauthenticated {
+        reason: "AUTH_TOKEN_INVALID",
+        message: "the bearer token is invalid, expired or revoked",
+    }
+}
+
+impl Authenticator {
+    /// An authenticator over `key` and `pool`.
+    pub fn new(key: jwt::JwtKey, pool: DbPool) -> Self {
+        Self { key, pool }
+    }
+
+    /// The JWT key (for issuing tokens).
+    pub fn key(&self) -> &jwt::JwtKey {
+        &self.key
+    }
+
+    /// The caller of `request`, or UNAUTHENTICATED.
+    pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> ApiResult<Caller> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(missing)?;
+        let text = header.to_str().map_err(|_| invalid())?;
+        let (scheme, token) = text.trim().split_once(' ').ok_or_else(invalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(invalid());
+        }
+        let claims = self
+            .key
+            .verify(token.trim(), chrono::Utc::now().timestamp())
+            .map_err(|e| {
+                tracing::debug!(error = %e, "jwt refused");
+                invalid()
+            })?;
+        let token_id: Uuid = claims.sub.parse().map_err(|_| invalid())?;
+        let organization_id: OrganizationId = claims.org.parse().map_err(|_| invalid())?;
+        let workspace_id = match &claims.ws {
+            Some(ws) => Some(ws.parse::<WorkspaceId>().map_err(|_| invalid())?),
+            None => None,
+        };
+        let role = Role::from_name(&claims.role).ok_or_else(invalid)?;
+        // Revocation takes effect at once, not when the JWT expires: one primary-key lookup.
+        let mut conn = self.pool.get().await?;
+        let revoked: Option<Option<chrono::DateTime<chrono::Utc>>> = api_tokens::table
+            .find(token_id)
+            .select(api_tokens::revoked_at)
+            .first(&mut conn)
+            .await
+            .optional()?;
+        match revoked {
+            Some(None) => Ok(Caller {
+                token_id,
+                organization_id,
+                workspace_id,
+                role,
+            }),
+            _ => Err(invalid()),
+        }
+    }
+}

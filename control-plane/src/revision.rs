@@ -1,0 +1,105 @@
+//! The global config revision and the change log that config distribution streams from.
+//!
+//! Every write that changes what data planes serve calls [`record_change`] inside its transaction:
+//! it bumps the single `config_revision` row (whose row lock also orders concurrent writers, so
+//! revisions commit in increasing order), writes one `config_changes` row per webhook touched, and
+//! sends `NOTIFY config_revision, '<revision>'` (delivered at commit) for replicas that listen.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{config_changes, config_revision};
+
+/// The Postgres notification channel that carries each committed revision.
+pub const NOTIFY_CHANNEL: &str = "config_revision";
+
+/// Why a webhook's config changed; stored in `config_changes.kind`. Consumers treat every kind the
+/// same way: re-read the webhook; if it is gone or not ACTIVE, data planes must drop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created.
+    Created,
+    /// Name, description, correlation path or options changed.
+    Updated,
+    /// Deleted.
+    Deleted,
+    /// Provider secret set or rotated.
+    SecretSet,
+    /// A referenced config param changed and the secret was re-resolved.
+    SecretResolved,
+    /// API key reset.
+    ApiKeyReset,
+    /// Bindings committed.
+    BindingsCommitted,
+    /// Trigger activated.
+    Activated,
+    /// Trigger deactivated.
+    Deactivated,
+}
+
+impl ChangeKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::SecretSet => "secret_set",
+            ChangeKind::SecretResolved => "secret_resolved",
+            ChangeKind::ApiKeyReset => "api_key_reset",
+            ChangeKind::BindingsCommitted => "bindings_committed",
+            ChangeKind::Activated => "activated",
+            ChangeKind::Deactivated => "deactivated",
+        }
+    }
+}
+
+/// Bumps the global revision and logs `kind` for each webhook in `webhooks` (duplicates are logged
+/// once). Must run inside the transaction that makes the change. Returns the new revision; with no
+/// webhooks it does nothing and returns `None`.
+pub async fn record_change(
+    conn: &mut AsyncPgConnection,
+    webhooks: &[Uuid],
+    kind: ChangeKind,
+) -> QueryResult<Option<i64>> {
+    let mut ids: Vec<Uuid> = webhooks.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let revision: i64 = diesel::update(config_revision::table)
+        .set(config_revision::revision.eq(config_revision::revision + 1))
+        .returning(config_revision::revision)
+        .get_result(conn)
+        .await?;
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            (
+                config_changes::revision.eq(revision),
+                config_changes::webhook_id.eq(*id),
+                config_changes::kind.eq(kind.as_str()),
+            )
+        })
+        .collect();
+    diesel::insert_into(config_changes::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<diesel::sql_types::Text, _>(NOTIFY_CHANNEL)
+        .bind::<diesel::sql_types::Text, _>(revision.to_string())
+        .execute(conn)
+        .await?;
+    Ok(Some(revision))
+}
+
+/// The current global revision.
+pub async fn current(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    config_revision::table
+        .select(config_revision::revision)
+        .first(conn)
+        .await
+}

@@ -1,0 +1,236 @@
+//! Webhook rows: loading within the caller's scope, API keys, and storing provider secrets.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rand::RngCore;
+use uuid::Uuid;
+
+use gateway_proto::v1 as pb;
+use gateway_shared::crypto::Keyring;
+use gateway_shared::snapshot::sha256;
+use gateway_shared::{Provider, Secret, TriggerState};
+
+use super::secrets::{columns, webhook_aad, SecretValue};
+use crate::api::{timestamp, AppScope};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::{trigger_bindings, webhooks};
+
+/// A stored webhook.
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub workspace_id: Uuid,
+    pub app_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub provider: String,
+    pub state: String,
+    pub correlation_key_path: Option<String>,
+    pub include_raw_body: bool,
+    pub api_key_ciphertext: Vec<u8>,
+    pub api_key_sha256: Vec<u8>,
+    pub previous_api_key_sha256: Option<Vec<u8>>,
+    pub previous_api_key_not_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub secret_template_ciphertext: Option<Vec<u8>>,
+    pub secret_resolved_ciphertext: Option<Vec<u8>>,
+    pub secret_param_refs: Vec<String>,
+    pub previous_secret_resolved_ciphertext: Option<Vec<u8>>,
+    pub previous_secret_not_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookRow {
+    /// The provider (an unknown stored name is an internal error).
+    pub fn provider(&self) -> ApiResult<Provider> {
+        Provider::from_name(&self.provider)
+            .ok_or_else(|| ApiError::internal("stored provider", &self.provider))
+    }
+
+    /// The trigger state.
+    pub fn state(&self) -> ApiResult<TriggerState> {
+        TriggerState::from_name(&self.state)
+            .ok_or_else(|| ApiError::internal("stored state", &self.state))
+    }
+
+    /// The app it belongs to.
+    pub fn scope(&self) -> AppScope {
+        AppScope::from_uuids(self.organization_id, self.workspace_id, self.app_id)
+    }
+
+    /// The API key in clear.
+    pub fn api_key(&self, keyring: &Keyring) -> ApiResult<Secret<String>> {
+        Ok(keyring.open_str(
+            &self.api_key_ciphertext,
+            &webhook_aad(self.id, columns::API_KEY),
+        )?)
+    }
+
+    /// The API view.
+    pub fn to_proto(&self, binding_count: u32) -> ApiResult<pb::Webhook> {
+        Ok(pb::Webhook {
+            id: self.id.to_string(),
+            app: Some(self.scope().to_proto()),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            provider: provider_to_proto(self.provider()?) as i32,
+            state: state_to_proto(self.state()?) as i32,
+            correlation_key_path: self.correlation_key_path.clone().unwrap_or_default(),
+            include_raw_body: self.include_raw_body,
+            has_provider_secret: self.secret_resolved_ciphertext.is_some(),
+            secret_param_refs: self.secret_param_refs.clone(),
+            binding_count,
+            created_at: Some(timestamp(self.created_at)),
+            updated_at: Some(timestamp(self.updated_at)),
+        })
+    }
+}
+
+/// Proto provider.
+pub fn provider_to_proto(p: Provider) -> pb::Provider {
+    match p {
+        Provider::Generic => pb::Provider::Generic,
+        Provider::Slack => pb::Provider::Slack,
+        Provider::Meta => pb::Provider::Meta,
+        Provider::Github => pb::Provider::Github,
+        Provider::Stripe => pb::Provider::Stripe,
+        Provider::StandardWebhooks => pb::Provider::StandardWebhooks,
+        Provider::Shopify => pb::Provider::Shopify,
+    }
+}
+
+/// Provider from proto; UNSPECIFIED or unknown is `None`.
+pub fn provider_from_proto(value: i32) -> Option<Provider> {
+    match pb::Provider::try_from(value).ok()? {
+        pb::Provider::Unspecified => None,
+        pb::Provider::Generic => Some(Provider::Generic),
+        pb::Provider::Slack => Some(Provider::Slack),
+        pb::Provider::Meta => Some(Provider::Meta),
+        pb::Provider::Github => Some(Provider::Github),
+        pb::Provider::Stripe => Some(Provider::Stripe),
+        pb::Provider::StandardWebhooks => Some(Provider::StandardWebhooks),
+        pb::Provider::Shopify => Some(Provider::Shopify),
+    }
+}
+
+/// Proto state.
+pub fn state_to_proto(s: TriggerState) -> pb::TriggerState {
+    match s {
+        TriggerState::Active => pb::TriggerState::Active,
+        TriggerState::Deactivated => pb::TriggerState::Deactivated,
+    }
+}
+
+/// A fresh API key: 32 CSPRNG bytes, base64url without padding.
+pub fn generate_api_key() -> Secret<String> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(&mut *bytes);
+    Secret::new(URL_SAFE_NO_PAD.encode(*bytes))
+}
+
+/// The sealed API key and its hash, for webhook `id`.
+pub fn seal_api_key(
+    keyring: &Keyring,
+    id: Uuid,
+    key: &Secret<String>,
+) -> ApiResult<(Vec<u8>, Vec<u8>)> {
+    let sealed = keyring.seal_str(key.expose(), &webhook_aad(id, columns::API_KEY))?;
+    Ok((sealed, sha256(key.expose().as_bytes()).to_vec()))
+}
+
+/// Loads webhook `id` if it is in the caller's scope (else NOT_FOUND: other tenants' ids are not
+/// revealed); `for_update` locks the row for the rest of the transaction.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    for_update: bool,
+) -> ApiResult<WebhookRow> {
+    let query = webhooks::table
+        .filter(webhooks::id.eq(id))
+        .filter(webhooks::organization_id.eq(caller.organization_id.0))
+        .select(WebhookRow::as_select());
+    let row = if for_update {
+        query.for_update().first(conn).await
+    } else {
+        query.first(conn).await
+    }
+    .optional()?;
+    match row {
+        Some(row)
+            if caller
+                .workspace_id
+                .is_none_or(|ws| ws.0 == row.workspace_id) =>
+        {
+            Ok(row)
+        }
+        _ => Err(ApiError::webhook_not_found()),
+    }
+}
+
+/// Number of bindings per webhook in `ids`.
+pub async fn binding_counts(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, u32>> {
+    let rows: Vec<(Uuid, i64)> = trigger_bindings::table
+        .filter(trigger_bindings::webhook_id.eq_any(ids))
+        .group_by(trigger_bindings::webhook_id)
+        .select((trigger_bindings::webhook_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect())
+}
+
+/// The API view of one row with its binding count.
+pub async fn to_proto(conn: &mut AsyncPgConnection, row: &WebhookRow) -> ApiResult<pb::Webhook> {
+    let counts = binding_counts(conn, &[row.id]).await?;
+    row.to_proto(counts.get(&row.id).copied().unwrap_or(0))
+}
+
+/// Sealed secret columns for a template and its resolution.
+pub struct SealedSecret {
+    /// Template, sealed.
+    pub template: Vec<u8>,
+    /// Resolved, sealed.
+    pub resolved: Vec<u8>,
+    /// Param names referenced.
+    pub refs: Vec<String>,
+}
+
+/// Resolves `template` against the app's params and seals both forms for webhook `id`.
+pub async fn seal_secret(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    scope: AppScope,
+    id: Uuid,
+    provider: Provider,
+    template: &SecretValue,
+) -> ApiResult<SealedSecret> {
+    let refs = template.param_refs()?;
+    let params = crate::config_params::resolve_values(conn, keyring, scope, &refs).await?;
+    let resolved = template.resolve(provider, &params)?;
+    Ok(SealedSecret {
+        template: template.seal(keyring, id, columns::SECRET_TEMPLATE)?,
+        resolved: resolved.seal(keyring, id, columns::SECRET_RESOLVED)?,
+        refs: refs.into_iter().collect(),
+    })
+}
