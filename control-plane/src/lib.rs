@@ -10,6 +10,7 @@ pub mod error;
 pub mod keys;
 pub mod revision;
 pub mod schema;
+pub mod distribution;
 pub mod server;
 pub mod snapshot;
 pub mod triggers;

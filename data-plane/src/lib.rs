@@ -18,6 +18,7 @@ pub mod publish;
 pub mod reporter;
 pub mod routing;
 pub mod server;
+pub mod distribution;
 
 pub use config::Config;
 pub use error::IngestError;

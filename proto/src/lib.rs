@@ -8,3 +8,5 @@ pub mod v1 {
 
 /// Encoded `FileDescriptorSet` of every file in `proto/`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("gateway_descriptor");
+
+pub mod convert;

@@ -1,0 +1,303 @@
+//! `ConfigDistributionService`: one long-lived stream per data plane (see the protocol in
+//! proto/…/config_distribution.proto and the README).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use gateway_proto::v1::config_distribution_service_server::ConfigDistributionService;
+use gateway_proto::v1::{
+    control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta, Heartbeat, Hello,
+    ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk, WebhookRoute,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::sessions::{SessionGuard, Sessions};
+use super::state::{ConfigState, Plan};
+
+/// Checks a request's credentials for one purpose; `Err` is returned to the caller as is.
+pub type Authorizer = Arc<dyn Fn(&tonic::metadata::MetadataMap) -> Result<(), Status> + Send + Sync>;
+
+/// Tuning of the stream.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// Heartbeat interval while idle; a peer silent for three intervals is considered dead.
+    pub heartbeat: Duration,
+    /// Webhooks per snapshot chunk.
+    pub chunk_size: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(10),
+            chunk_size: 1000,
+        }
+    }
+}
+
+/// The gRPC service.
+pub struct DistributionService {
+    pub(super) state: watch::Receiver<Option<Arc<ConfigState>>>,
+    pub(super) sessions: Arc<Sessions>,
+    pub(super) settings: StreamSettings,
+    pub(super) authorize_data_plane: Authorizer,
+    pub(super) authorize_admin: Authorizer,
+    pub(super) shutdown: CancellationToken,
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<ControlPlaneMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ConfigDistributionService for DistributionService {
+    type StreamConfigStream = Outbound;
+
+    async fn stream_config(
+        &self,
+        request: Request<Streaming<DataPlaneMessage>>,
+    ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        (self.authorize_data_plane)(request.metadata())?;
+        let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        let mut inbound = request.into_inner();
+        let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+            Ok(Ok(Some(DataPlaneMessage {
+                kind: Some(data_plane_message::Kind::Hello(h)),
+            }))) => h,
+            Ok(Ok(_)) => return Err(Status::invalid_argument("the first message on the config stream must be Hello")),
+            Ok(Err(status)) => return Err(status),
+            Err(_) => return Err(Status::deadline_exceeded("no Hello within 10 s")),
+        };
+        if hello.data_plane_id.is_empty() || hello.data_plane_id.len() > 253 {
+            return Err(Status::invalid_argument("Hello.data_plane_id must be 1 to 253 characters"));
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let session = Session {
+            guard: self.sessions.open(&hello.data_plane_id, peer),
+            out: tx,
+            state: self.state.clone(),
+            settings: self.settings.clone(),
+            outstanding: HashMap::new(),
+            base: hello.known_version,
+        };
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(session.run(hello, inbound, shutdown));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_data_planes(
+        &self,
+        request: Request<ListDataPlanesRequest>,
+    ) -> Result<Response<ListDataPlanesResponse>, Status> {
+        (self.authorize_admin)(request.metadata())?;
+        let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
+        Ok(Response::new(ListDataPlanesResponse {
+            data_planes: self.sessions.list(),
+            current_version,
+        }))
+    }
+}
+
+/// An update sent and not yet answered.
+struct Outstanding {
+    version: u64,
+    /// `Some(from)` for a delta, `None` for a snapshot.
+    from: Option<u64>,
+    committed_at_ms: i64,
+}
+
+struct Session {
+    guard: SessionGuard,
+    out: mpsc::Sender<Result<ControlPlaneMessage, Status>>,
+    state: watch::Receiver<Option<Arc<ConfigState>>>,
+    settings: StreamSettings,
+    outstanding: HashMap<String, Outstanding>,
+    /// The version the next update is planned from: what the data plane serves once it has applied
+    /// everything sent so far.
+    base: u64,
+}
+
+/// Why a session ended.
+enum End {
+    Closed,
+}
+
+impl Session {
+    async fn run(mut self, hello: Hello, mut inbound: Streaming<DataPlaneMessage>, shutdown: CancellationToken) {
+        let id = hello.data_plane_id.clone();
+        tracing::info!(data_plane = %id, known_version = hello.known_version, "data plane connected");
+        let _ = self.serve(hello, &mut inbound, shutdown).await;
+        tracing::info!(data_plane = %id, "data plane disconnected");
+    }
+
+    async fn serve(
+        &mut self,
+        hello: Hello,
+        inbound: &mut Streaming<DataPlaneMessage>,
+        shutdown: CancellationToken,
+    ) -> Result<(), End> {
+        // Wait for the first loaded config; if the data plane is ahead of this replica (it was served by
+        // a replica that has seen newer commits), give this one a moment to catch up before planning.
+        let known = hello.known_version;
+        let wait_until = |s: &Option<Arc<ConfigState>>| s.as_ref().is_some_and(|s| s.version >= known);
+        let caught_up = tokio::time::timeout(Duration::from_secs(2), self.state.wait_for(wait_until))
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false);
+        if !caught_up {
+            self.state
+                .wait_for(|s| s.is_some())
+                .await
+                .map_err(|_| End::Closed)?;
+        }
+        let first = self.current()?;
+        if known != 0 && first.version == known {
+            self.guard.acked(known, 0, 0);
+        }
+        self.send_update(&first).await?;
+
+        let idle = self.settings.heartbeat * 3;
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                changed = self.state.changed() => {
+                    changed.map_err(|_| End::Closed)?;
+                    let state = self.current()?;
+                    self.send_update(&state).await?;
+                }
+                msg = inbound.message() => {
+                    last_heard = tokio::time::Instant::now();
+                    match msg {
+                        Ok(Some(m)) => self.handle(m).await?,
+                        Ok(None) => return Err(End::Closed),
+                        Err(status) => {
+                            tracing::debug!(error = %status, "config stream broke");
+                            return Err(End::Closed);
+                        }
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > idle {
+                        tracing::warn!("data plane silent for three heartbeats; closing its stream");
+                        return Err(End::Closed);
+                    }
+                    self.send(control_plane_message::Kind::Heartbeat(Heartbeat {
+                        sent_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+                    })).await?;
+                }
+                _ = shutdown.cancelled() => return Err(End::Closed),
+            }
+        }
+    }
+
+    fn current(&self) -> Result<Arc<ConfigState>, End> {
+        self.state.borrow().clone().ok_or(End::Closed)
+    }
+
+    async fn handle(&mut self, m: DataPlaneMessage) -> Result<(), End> {
+        match m.kind {
+            Some(data_plane_message::Kind::Ack(ack)) => {
+                if let Some(o) = self.outstanding.remove(&ack.nonce) {
+                    self.guard.acked(o.version, o.committed_at_ms, ack.apply_micros);
+                }
+            }
+            Some(data_plane_message::Kind::Nack(nack)) => {
+                let Some(o) = self.outstanding.remove(&nack.nonce) else {
+                    return Ok(());
+                };
+                tracing::warn!(version = o.version, serving = nack.serving_version, reason = %nack.reason, "data plane rejected config");
+                self.guard.nacked(nack.serving_version, &nack.reason);
+                // Everything sent after the rejected update was planned from a version the data plane
+                // does not serve; plan again from what it does serve.
+                self.outstanding.clear();
+                self.base = nack.serving_version;
+                // A delta that did not fit the data plane's version is resent at once (as a new delta or a
+                // snapshot). A rejected config is not resent until the config changes again.
+                if o.from.is_some_and(|from| from != nack.serving_version) {
+                    let state = self.current()?;
+                    self.send_update(&state).await?;
+                }
+            }
+            Some(data_plane_message::Kind::Heartbeat(_)) => {}
+            Some(data_plane_message::Kind::Hello(_)) | None => {
+                let _ = self
+                    .out
+                    .send(Err(Status::invalid_argument("unexpected message on the config stream")))
+                    .await;
+                return Err(End::Closed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, kind: control_plane_message::Kind) -> Result<(), End> {
+        self.out
+            .send(Ok(ControlPlaneMessage { kind: Some(kind) }))
+            .await
+            .map_err(|_| End::Closed)
+    }
+
+    async fn send_update(&mut self, state: &ConfigState) -> Result<(), End> {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let from = self.base;
+        match state.plan(from) {
+            Plan::UpToDate => return Ok(()),
+            Plan::Snapshot => {
+                let mut chunks = state.webhooks.values().collect::<Vec<_>>();
+                chunks.sort_by_key(|w| w.webhook_id);
+                let size = self.settings.chunk_size.max(1);
+                let total = chunks.len().div_ceil(size).max(1);
+                for index in 0..total {
+                    let part = chunks.iter().skip(index * size).take(size);
+                    self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
+                        version: state.version,
+                        nonce: nonce.clone(),
+                        chunk_index: index as u32,
+                        last: index + 1 == total,
+                        webhooks: part.map(|w| WebhookRoute::from(w.as_ref())).collect(),
+                        committed_at_unix_ms: state.committed_at_ms,
+                    }))
+                    .await?;
+                }
+                self.remember(nonce, state, None);
+            }
+            Plan::Delta { upserts, removals } => {
+                self.send(control_plane_message::Kind::Delta(Delta {
+                    version: state.version,
+                    nonce: nonce.clone(),
+                    from_version: from,
+                    upserts: upserts.iter().map(|w| WebhookRoute::from(w.as_ref())).collect(),
+                    removals: removals.iter().map(|id| id.to_string()).collect(),
+                    committed_at_unix_ms: state.committed_at_ms,
+                }))
+                .await?;
+                self.remember(nonce, state, Some(from));
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, nonce: String, state: &ConfigState, from: Option<u64>) {
+        self.guard.sent(state.version);
+        self.base = state.version;
+        // A data plane answers every update; keep a bounded window in case one never does.
+        if self.outstanding.len() >= 64 {
+            self.outstanding.clear();
+        }
+        self.outstanding.insert(
+            nonce,
+            Outstanding {
+                version: state.version,
+                from,
+                committed_at_ms: state.committed_at_ms,
+            },
+        );
+    }
+}

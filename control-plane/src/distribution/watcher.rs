@@ -1,0 +1,147 @@
+//! Follows the change log in Postgres and publishes each new config version.
+//!
+//! Changes can commit through any control-plane replica. Each committing transaction bumps the global
+//! revision and inserts `config_changes` rows; a statement trigger on that table sends
+//! `NOTIFY gateway_config`. This watcher LISTENs for it and then reads every change after the version it
+//! has (a catch-up read), so a notification that is lost (a dropped LISTEN connection, a restart) is
+//! never a lost change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
+//! because notifications that arrive while a read runs collapse into one more read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use gateway_shared::snapshot::WebhookConfig;
+use gateway_shared::WebhookId;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::state::{Change, ConfigState};
+
+/// The channel Postgres notifies on when config changes commit.
+pub const NOTIFY_CHANNEL: &str = "gateway_config";
+
+/// What one catch-up read returns, all from one consistent database snapshot.
+#[derive(Debug, Default)]
+pub struct ChangeBatch {
+    /// The global revision at the time of the read.
+    pub version: u64,
+    /// Changes after the requested version, ascending.
+    pub changes: Vec<Change>,
+    /// The active config of every touched webhook; absent = deleted or deactivated.
+    pub current: HashMap<WebhookId, WebhookConfig>,
+}
+
+/// Where the watcher reads config from.
+#[tonic::async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
+    /// The current revision, its commit time (unix ms) and every active webhook, read consistently.
+    async fn load_full(&self) -> anyhow::Result<(u64, i64, Vec<WebhookConfig>)>;
+    /// Everything that changed after `after`, read consistently.
+    async fn load_changes(&self, after: u64) -> anyhow::Result<ChangeBatch>;
+}
+
+/// Settings of the watcher.
+#[derive(Clone, Debug)]
+pub struct WatcherConfig {
+    /// Postgres URL for the LISTEN connection.
+    pub database_url: String,
+    /// Catch-up read interval when no notification arrives.
+    pub poll_interval: Duration,
+    /// Revisions remembered for deltas.
+    pub max_history: usize,
+}
+
+/// Loads the config, then follows changes until `shutdown`; publishes every new version on `tx`.
+pub async fn run(
+    store: Arc<dyn ConfigStore>,
+    config: WatcherConfig,
+    tx: watch::Sender<Option<Arc<ConfigState>>>,
+    shutdown: CancellationToken,
+) {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(listen(config.database_url.clone(), wake.clone(), shutdown.clone()));
+
+    let mut backoff = Duration::from_millis(100);
+    let mut state = loop {
+        match store.load_full().await {
+            Ok((version, committed_at, webhooks)) => {
+                tracing::info!(version, webhooks = webhooks.len(), "config loaded");
+                break Arc::new(ConfigState::from_full(version, committed_at, webhooks));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "loading config failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    tx.send_replace(Some(state.clone()));
+
+    let mut poll = tokio::time::interval(config.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = poll.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match store.load_changes(state.version).await {
+            Ok(batch) if batch.version > state.version => {
+                let next = state.advance(batch.version, &batch.changes, &batch.current, config.max_history);
+                tracing::debug!(from = state.version, to = next.version, changes = batch.changes.len(), "config advanced");
+                state = Arc::new(next);
+                tx.send_replace(Some(state.clone()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading config changes failed; will retry"),
+        }
+    }
+}
+
+/// Keeps a LISTEN connection open and wakes the watcher on each notification and on each (re)connect.
+async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let statement = format!("LISTEN {NOTIFY_CHANNEL}");
+                let listen = client.batch_execute(&statement);
+                // The connection must be polled for LISTEN to complete.
+                let listening = tokio::select! {
+                    r = listen => r.map_err(|e| e.to_string()),
+                    m = messages.next() => Err(format!("connection ended early: {m:?}")),
+                };
+                match listening {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        wake.notify_one();
+                        loop {
+                            tokio::select! {
+                                m = messages.next() => match m {
+                                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
+                                    Some(Ok(_)) => {}
+                                    Some(Err(e)) => { tracing::warn!(error = %e, "config LISTEN connection failed"); break; }
+                                    None => { tracing::warn!("config LISTEN connection closed"); break; }
+                                },
+                                _ = shutdown.cancelled() => return,
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot open the config LISTEN connection"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,354 @@
+//! The data plane's side of the config stream: connect, say Hello with the version served, apply
+//! snapshots and deltas to the routing table, ACK or NACK each, heartbeat, and reconnect with
+//! backoff whenever the stream breaks — serving the last good config all the while.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
+use gateway_proto::v1::{
+    control_plane_message, data_plane_message, Ack, DataPlaneMessage, Delta, Heartbeat, Hello, Nack, SnapshotChunk,
+};
+use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
+use gateway_shared::WebhookId;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use super::cache::SnapshotCache;
+
+/// Where the stream delivers config: the routing table.
+pub trait ConfigSink: Send + Sync + 'static {
+    /// The version served now (0 = none).
+    fn version(&self) -> u64;
+    /// Replaces the whole config; `Err` leaves the current config in place.
+    fn apply_snapshot(&self, snapshot: ConfigSnapshot) -> Result<(), String>;
+    /// Applies changes; `Err` (including a `from_version` that is not the current one) leaves the
+    /// current config in place.
+    fn apply_delta(&self, delta: ConfigDelta) -> Result<(), String>;
+    /// The config served now, for the disk cache.
+    fn snapshot(&self) -> ConfigSnapshot;
+}
+
+/// Gets the bearer token for the stream (a JWT exchanged for the data plane's API token).
+#[tonic::async_trait]
+pub trait Credentials: Send + Sync + 'static {
+    /// A token to send as `authorization: Bearer …`.
+    async fn bearer(&self, channel: Channel) -> Result<String, tonic::Status>;
+}
+
+/// Settings of the stream client.
+#[derive(Clone, Debug)]
+pub struct StreamClientConfig {
+    /// `http://host:port` or `https://host:port` of the control plane.
+    pub endpoint: String,
+    /// This data plane's name in the control plane's view.
+    pub data_plane_id: String,
+    /// PEM CA certificate to verify the control plane's TLS certificate (enables TLS).
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// Server name to verify when it differs from the endpoint's host.
+    pub tls_domain: Option<String>,
+    /// Heartbeat interval; the control plane silent for three of them means a dead stream.
+    pub heartbeat: Duration,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+/// What the stream client reports about itself (for readiness and metrics).
+#[derive(Debug, Default)]
+pub struct StreamStatus {
+    /// A stream is open now.
+    pub connected: AtomicBool,
+    /// Unix milliseconds of the last applied update (0 = none yet).
+    pub last_applied_ms: AtomicI64,
+    /// Updates applied.
+    pub applied: AtomicU64,
+    /// Updates rejected.
+    pub rejected: AtomicU64,
+}
+
+/// Runs until `shutdown`: connects, streams, reconnects with exponential backoff and jitter.
+pub async fn run(
+    config: StreamClientConfig,
+    credentials: Arc<dyn Credentials>,
+    sink: Arc<dyn ConfigSink>,
+    cache: Option<SnapshotCache>,
+    status: Arc<StreamStatus>,
+    shutdown: CancellationToken,
+) {
+    let cache_writer = cache.map(|c| CacheWriter::spawn(c, sink.clone(), shutdown.clone()));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        let result = session(&config, credentials.as_ref(), sink.as_ref(), cache_writer.as_ref(), &status, &shutdown).await;
+        status.connected.store(false, Ordering::Release);
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match result {
+            Ok(()) => tracing::info!("config stream closed by the control plane; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "config stream failed; keeping the current config and reconnecting"),
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(100);
+        }
+        let jitter = rand::random_range(0.5..1.0);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(config.max_backoff);
+    }
+}
+
+/// The endpoint to the control plane, with TLS when configured.
+pub fn endpoint(config: &StreamClientConfig) -> Result<Endpoint, tonic::transport::Error> {
+    let mut ep = Endpoint::from_shared(config.endpoint.clone())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(config.heartbeat)
+        .keep_alive_timeout(config.heartbeat * 2)
+        .keep_alive_while_idle(true);
+    if let Some(ca) = &config.tls_ca_pem {
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some(domain) = &config.tls_domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        ep = ep.tls_config(tls)?;
+    }
+    Ok(ep)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("control plane answered: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("control plane silent for {0:?}")]
+    Silent(Duration),
+    #[error("outbound stream closed")]
+    Outbound,
+}
+
+/// A snapshot being received chunk by chunk.
+struct Assembly {
+    nonce: String,
+    version: u64,
+    next_index: u32,
+    webhooks: Vec<WebhookConfig>,
+    error: Option<String>,
+}
+
+async fn session(
+    config: &StreamClientConfig,
+    credentials: &dyn Credentials,
+    sink: &dyn ConfigSink,
+    cache: Option<&CacheWriter>,
+    status: &StreamStatus,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let channel = endpoint(config)?.connect().await?;
+    let bearer = credentials.bearer(channel.clone()).await?;
+    let mut client = ConfigDistributionServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    let (tx, rx) = mpsc::channel::<DataPlaneMessage>(16);
+    let send = |kind| {
+        let tx = tx.clone();
+        async move {
+            tx.send(DataPlaneMessage { kind: Some(kind) })
+                .await
+                .map_err(|_| SessionError::Outbound)
+        }
+    };
+    send(data_plane_message::Kind::Hello(Hello {
+        data_plane_id: config.data_plane_id.clone(),
+        known_version: sink.version(),
+        software_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }))
+    .await?;
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    let value = format!("Bearer {bearer}")
+        .parse()
+        .map_err(|_| tonic::Status::unauthenticated("the token cannot be sent as a header"))?;
+    request.metadata_mut().insert("authorization", value);
+    let mut inbound = client.stream_config(request).await?.into_inner();
+    status.connected.store(true, Ordering::Release);
+    tracing::info!(endpoint = %config.endpoint, version = sink.version(), "config stream open");
+
+    let idle = config.heartbeat * 3;
+    let mut heartbeat = tokio::time::interval(config.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut assembly: Option<Assembly> = None;
+    loop {
+        let message = tokio::select! {
+            m = tokio::time::timeout(idle, inbound.message()) => match m {
+                Ok(m) => m?,
+                Err(_) => return Err(SessionError::Silent(idle)),
+            },
+            _ = heartbeat.tick() => {
+                send(data_plane_message::Kind::Heartbeat(Heartbeat { sent_at_unix_ms: chrono::Utc::now().timestamp_millis() })).await?;
+                continue;
+            }
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let answer = match message.kind {
+            Some(control_plane_message::Kind::Snapshot(chunk)) => on_chunk(chunk, &mut assembly, sink),
+            Some(control_plane_message::Kind::Delta(delta)) => Some(on_delta(delta, sink)),
+            Some(control_plane_message::Kind::Heartbeat(_)) | None => None,
+        };
+        if let Some(answer) = answer {
+            match &answer {
+                data_plane_message::Kind::Ack(ack) => {
+                    status.applied.fetch_add(1, Ordering::Relaxed);
+                    status
+                        .last_applied_ms
+                        .store(chrono::Utc::now().timestamp_millis(), Ordering::Release);
+                    tracing::info!(version = ack.version, "config applied");
+                    if let Some(c) = cache {
+                        c.dirty(ack.version);
+                    }
+                }
+                data_plane_message::Kind::Nack(nack) => {
+                    status.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(version = nack.version, serving = nack.serving_version, reason = %nack.reason, "config rejected");
+                }
+                _ => {}
+            }
+            send(answer).await?;
+        }
+    }
+}
+
+fn on_chunk(chunk: SnapshotChunk, assembly: &mut Option<Assembly>, sink: &dyn ConfigSink) -> Option<data_plane_message::Kind> {
+    if chunk.chunk_index == 0 {
+        *assembly = Some(Assembly {
+            nonce: chunk.nonce.clone(),
+            version: chunk.version,
+            next_index: 0,
+            webhooks: Vec::with_capacity(chunk.webhooks.len()),
+            error: None,
+        });
+    }
+    let Some(a) = assembly.as_mut().filter(|a| a.nonce == chunk.nonce && a.next_index == chunk.chunk_index) else {
+        *assembly = None;
+        return Some(nack(chunk.version, chunk.nonce, "snapshot chunk out of order".into(), sink));
+    };
+    a.next_index += 1;
+    if a.error.is_none() {
+        for route in chunk.webhooks {
+            match WebhookConfig::try_from(route) {
+                Ok(w) => a.webhooks.push(w),
+                Err(e) => {
+                    a.error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    if !chunk.last {
+        return None;
+    }
+    let a = assembly.take()?;
+    if let Some(reason) = a.error {
+        return Some(nack(a.version, a.nonce, reason, sink));
+    }
+    let started = Instant::now();
+    match sink.apply_snapshot(ConfigSnapshot {
+        version: a.version,
+        webhooks: a.webhooks,
+    }) {
+        Ok(()) => Some(ack(a.version, a.nonce, started)),
+        Err(reason) => Some(nack(a.version, a.nonce, reason, sink)),
+    }
+}
+
+fn on_delta(delta: Delta, sink: &dyn ConfigSink) -> data_plane_message::Kind {
+    let mut upserts = Vec::with_capacity(delta.upserts.len());
+    for route in delta.upserts {
+        match WebhookConfig::try_from(route) {
+            Ok(w) => upserts.push(w),
+            Err(e) => return nack(delta.version, delta.nonce, e.to_string(), sink),
+        }
+    }
+    let mut removals = Vec::with_capacity(delta.removals.len());
+    for id in &delta.removals {
+        match id.parse::<WebhookId>() {
+            Ok(id) => removals.push(id),
+            Err(_) => return nack(delta.version, delta.nonce, "removal names an invalid webhook id".into(), sink),
+        }
+    }
+    let started = Instant::now();
+    match sink.apply_delta(ConfigDelta {
+        from_version: delta.from_version,
+        to_version: delta.version,
+        upserts,
+        removals,
+    }) {
+        Ok(()) => ack(delta.version, delta.nonce, started),
+        Err(reason) => nack(delta.version, delta.nonce, reason, sink),
+    }
+}
+
+fn ack(version: u64, nonce: String, started: Instant) -> data_plane_message::Kind {
+    data_plane_message::Kind::Ack(Ack {
+        version,
+        nonce,
+        apply_micros: started.elapsed().as_micros() as u64,
+    })
+}
+
+fn nack(version: u64, nonce: String, reason: String, sink: &dyn ConfigSink) -> data_plane_message::Kind {
+    data_plane_message::Kind::Nack(Nack {
+        version,
+        nonce,
+        reason,
+        serving_version: sink.version(),
+    })
+}
+
+/// Writes the served config to the disk cache in the background, at most once a second.
+pub struct CacheWriter {
+    dirty: tokio::sync::watch::Sender<u64>,
+}
+
+impl CacheWriter {
+    fn spawn(cache: SnapshotCache, sink: Arc<dyn ConfigSink>, shutdown: CancellationToken) -> Self {
+        let (dirty, mut rx) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            loop {
+                let stopping = tokio::select! {
+                    r = rx.changed() => r.is_err(),
+                    _ = shutdown.cancelled() => true,
+                };
+                if rx.borrow_and_update().to_owned() == 0 && stopping {
+                    return;
+                }
+                let snapshot = sink.snapshot();
+                let version = snapshot.version;
+                let c = cache.clone();
+                match tokio::task::spawn_blocking(move || c.store(&snapshot)).await {
+                    Ok(Ok(())) => tracing::debug!(version, path = %cache.path().display(), "snapshot cached"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "writing the snapshot cache failed"),
+                    Err(e) => tracing::warn!(error = %e, "snapshot cache writer panicked"),
+                }
+                if stopping {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        });
+        Self { dirty }
+    }
+
+    fn dirty(&self, version: u64) {
+        self.dirty.send_replace(version);
+    }
+}

@@ -1,0 +1,8 @@
+//! Config from the control plane: the stream client and the encrypted disk cache of the last good
+//! snapshot.
+
+pub mod cache;
+pub mod client;
+
+pub use cache::{CacheError, SnapshotCache};
+pub use client::{ConfigSink, Credentials, StreamClientConfig, StreamStatus};

@@ -1,0 +1,254 @@
+//! Conversions between the config-stream messages and the shared snapshot model. The control plane
+//! turns `WebhookConfig`s into `WebhookRoute`s; the data plane turns them back and rejects (NACKs)
+//! anything malformed instead of serving it.
+
+use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, SigningSecret, TriggerBinding, WebhookConfig, WebhookOptions};
+use gateway_shared::{Provider, Secret, TriggerType};
+
+use crate::v1;
+
+/// Why a `WebhookRoute` from the stream cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// An id is not a UUID.
+    #[error("webhook route has an invalid {field}")]
+    BadId {
+        /// Which id.
+        field: &'static str,
+    },
+    /// The provider is unknown to this data plane (fail closed).
+    #[error("webhook {webhook_id} names provider {value}, which this data plane does not know")]
+    UnknownProvider {
+        /// The webhook.
+        webhook_id: String,
+        /// The raw enum value.
+        value: i32,
+    },
+    /// A binding's trigger type is unknown.
+    #[error("webhook {webhook_id} has a binding with unknown trigger type {value}")]
+    UnknownTriggerType {
+        /// The webhook.
+        webhook_id: String,
+        /// The raw enum value.
+        value: i32,
+    },
+    /// An API key hash is not 32 bytes.
+    #[error("webhook {webhook_id} has an API key hash of {len} bytes, not 32")]
+    BadKeyHash {
+        /// The webhook.
+        webhook_id: String,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// The wire enum of a provider.
+pub fn provider_to_proto(p: Provider) -> v1::Provider {
+    match p {
+        Provider::Generic => v1::Provider::Generic,
+        Provider::Slack => v1::Provider::Slack,
+        Provider::Meta => v1::Provider::Meta,
+        Provider::Github => v1::Provider::Github,
+        Provider::Stripe => v1::Provider::Stripe,
+        Provider::StandardWebhooks => v1::Provider::StandardWebhooks,
+        Provider::Shopify => v1::Provider::Shopify,
+    }
+}
+
+/// The provider of a wire enum value; `None` for UNSPECIFIED and values this build does not know.
+pub fn provider_from_proto(value: i32) -> Option<Provider> {
+    match v1::Provider::try_from(value).ok()? {
+        v1::Provider::Unspecified => None,
+        v1::Provider::Generic => Some(Provider::Generic),
+        v1::Provider::Slack => Some(Provider::Slack),
+        v1::Provider::Meta => Some(Provider::Meta),
+        v1::Provider::Github => Some(Provider::Github),
+        v1::Provider::Stripe => Some(Provider::Stripe),
+        v1::Provider::StandardWebhooks => Some(Provider::StandardWebhooks),
+        v1::Provider::Shopify => Some(Provider::Shopify),
+    }
+}
+
+/// The wire enum of a trigger type.
+pub fn trigger_type_to_proto(t: TriggerType) -> v1::TriggerType {
+    match t {
+        TriggerType::StartProcess => v1::TriggerType::StartProcess,
+        TriggerType::ResumeProcess => v1::TriggerType::ResumeProcess,
+    }
+}
+
+/// The trigger type of a wire enum value.
+pub fn trigger_type_from_proto(value: i32) -> Option<TriggerType> {
+    match v1::TriggerType::try_from(value).ok()? {
+        v1::TriggerType::Unspecified => None,
+        v1::TriggerType::StartProcess => Some(TriggerType::StartProcess),
+        v1::TriggerType::ResumeProcess => Some(TriggerType::ResumeProcess),
+    }
+}
+
+impl From<&WebhookConfig> for v1::WebhookRoute {
+    fn from(w: &WebhookConfig) -> Self {
+        v1::WebhookRoute {
+            webhook_id: w.webhook_id.to_string(),
+            organization_id: w.organization_id.to_string(),
+            workspace_id: w.workspace_id.to_string(),
+            app_id: w.app_id.to_string(),
+            provider: provider_to_proto(w.provider) as i32,
+            api_keys: w
+                .api_keys
+                .iter()
+                .map(|k| v1::ApiKeyHash {
+                    sha256: k.sha256.to_vec(),
+                    not_after_unix: k.not_after,
+                })
+                .collect(),
+            signing_secrets: w
+                .secrets
+                .signing
+                .iter()
+                .map(|s| v1::SigningSecret {
+                    value: s.value.expose().clone(),
+                    not_after_unix: s.not_after,
+                })
+                .collect(),
+            verify_token: w.secrets.verify_token.as_ref().map(|t| t.expose().clone()),
+            bindings: w
+                .bindings
+                .iter()
+                .map(|b| v1::Binding {
+                    trigger_type: trigger_type_to_proto(b.trigger_type) as i32,
+                    process_definition_id: b.process_definition_id.clone(),
+                    node_id: b.node_id.clone(),
+                    process_correlation_key: b.process_correlation_key.clone(),
+                    process_key: b.process_key.clone(),
+                })
+                .collect(),
+            correlation_key_path: w.correlation_key_path.clone(),
+            include_raw_body: w.options.include_raw_body,
+        }
+    }
+}
+
+impl TryFrom<v1::WebhookRoute> for WebhookConfig {
+    type Error = RouteError;
+
+    fn try_from(r: v1::WebhookRoute) -> Result<Self, Self::Error> {
+        let provider = provider_from_proto(r.provider).ok_or_else(|| RouteError::UnknownProvider {
+            webhook_id: r.webhook_id.clone(),
+            value: r.provider,
+        })?;
+        let mut api_keys = Vec::with_capacity(r.api_keys.len());
+        for k in r.api_keys {
+            let sha256: [u8; 32] = k.sha256.as_slice().try_into().map_err(|_| RouteError::BadKeyHash {
+                webhook_id: r.webhook_id.clone(),
+                len: k.sha256.len(),
+            })?;
+            api_keys.push(ApiKeyHash {
+                sha256,
+                not_after: k.not_after_unix,
+            });
+        }
+        let mut bindings = Vec::with_capacity(r.bindings.len());
+        for b in r.bindings {
+            let trigger_type = trigger_type_from_proto(b.trigger_type).ok_or_else(|| RouteError::UnknownTriggerType {
+                webhook_id: r.webhook_id.clone(),
+                value: b.trigger_type,
+            })?;
+            bindings.push(TriggerBinding {
+                trigger_type,
+                process_definition_id: b.process_definition_id,
+                node_id: b.node_id,
+                process_correlation_key: b.process_correlation_key,
+                process_key: b.process_key,
+            });
+        }
+        Ok(WebhookConfig {
+            webhook_id: r.webhook_id.parse().map_err(|_| RouteError::BadId { field: "webhook_id" })?,
+            organization_id: r
+                .organization_id
+                .parse()
+                .map_err(|_| RouteError::BadId { field: "organization_id" })?,
+            workspace_id: r.workspace_id.parse().map_err(|_| RouteError::BadId { field: "workspace_id" })?,
+            app_id: r.app_id.parse().map_err(|_| RouteError::BadId { field: "app_id" })?,
+            provider,
+            api_keys,
+            secrets: ProviderSecrets {
+                signing: r
+                    .signing_secrets
+                    .into_iter()
+                    .map(|s| SigningSecret {
+                        value: Secret::new(s.value),
+                        not_after: s.not_after_unix,
+                    })
+                    .collect(),
+                verify_token: r.verify_token.map(Secret::new),
+            },
+            bindings,
+            correlation_key_path: r.correlation_key_path,
+            options: WebhookOptions {
+                include_raw_body: r.include_raw_body,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gateway_shared::{AppId, OrganizationId, WebhookId, WorkspaceId};
+
+    use super::*;
+
+    fn sample() -> WebhookConfig {
+        WebhookConfig {
+            webhook_id: WebhookId::new_random(),
+            organization_id: OrganizationId::new_random(),
+            workspace_id: WorkspaceId::new_random(),
+            app_id: AppId::new_random(),
+            provider: Provider::Meta,
+            api_keys: vec![ApiKeyHash::of("k"), ApiKeyHash { sha256: [7; 32], not_after: Some(99) }],
+            secrets: ProviderSecrets {
+                signing: vec![SigningSecret { value: Secret::new("app-secret".into()), not_after: None }],
+                verify_token: Some(Secret::new("vt".into())),
+            },
+            bindings: vec![TriggerBinding {
+                trigger_type: TriggerType::ResumeProcess,
+                process_definition_id: "p".into(),
+                node_id: "n".into(),
+                process_correlation_key: Some("applicationId".into()),
+                process_key: Some("scan".into()),
+            }],
+            correlation_key_path: Some("entry[0].id".into()),
+            options: WebhookOptions { include_raw_body: true },
+        }
+    }
+
+    #[test]
+    fn route_round_trips() {
+        let w = sample();
+        let back = WebhookConfig::try_from(v1::WebhookRoute::from(&w)).expect("valid route");
+        assert_eq!(back.webhook_id, w.webhook_id);
+        assert_eq!(back.provider, Provider::Meta);
+        assert_eq!(back.api_keys, w.api_keys);
+        assert_eq!(back.secrets.signing[0].value.expose(), "app-secret");
+        assert_eq!(back.secrets.verify_token.as_ref().map(|t| t.expose().as_str()), Some("vt"));
+        assert_eq!(back.bindings, w.bindings);
+        assert_eq!(back.correlation_key_path, w.correlation_key_path);
+        assert!(back.options.include_raw_body);
+    }
+
+    #[test]
+    fn unknown_provider_and_bad_hash_are_rejected() {
+        let mut r = v1::WebhookRoute::from(&sample());
+        r.provider = 99;
+        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::UnknownProvider { value: 99, .. })));
+        let mut r = v1::WebhookRoute::from(&sample());
+        r.provider = 0;
+        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::UnknownProvider { .. })));
+        let mut r = v1::WebhookRoute::from(&sample());
+        r.api_keys[0].sha256.pop();
+        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::BadKeyHash { len: 31, .. })));
+        let mut r = v1::WebhookRoute::from(&sample());
+        r.app_id = "nope".into();
+        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::BadId { field: "app_id" })));
+    }
+}
