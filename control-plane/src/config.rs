@@ -32,6 +32,10 @@ pub struct Config {
     #[command(flatten)]
     pub keys: KeyringArgs,
 
+    /// Config distribution, TLS and the admin listener.
+    #[command(flatten)]
+    pub distribution: crate::distribution::DistributionArgs,
+
     /// Key that signs and verifies bearer JWTs (HS256), at least 32 bytes.
     #[arg(
         long,

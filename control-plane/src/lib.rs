@@ -8,6 +8,7 @@ pub mod config_params;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod revision;
 pub mod schema;
 pub mod distribution;

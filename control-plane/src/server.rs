@@ -5,7 +5,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
+use std::time::Duration;
+
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use gateway_proto::v1::admin_service_server::AdminServiceServer;
 use gateway_proto::v1::auth_service_server::AuthServiceServer;
@@ -13,7 +15,10 @@ use gateway_proto::v1::config_param_service_server::ConfigParamServiceServer;
 use gateway_proto::v1::trigger_service_server::TriggerServiceServer;
 use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 
+use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
+
 use crate::api::AppState;
+use crate::distribution::{Distribution, DistributionService, PgConfigStore, StreamSettings, WatcherConfig};
 use crate::auth::service::TokenService;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -39,12 +44,38 @@ pub async fn run(
             tracing::info!(organization_id = %org, "bootstrap token registered");
         }
     }
+    let keyring = Arc::new(loaded.keyring);
     let state = AppState {
         auth: Authenticator::new(loaded.jwt_key, pool.clone()),
-        pool,
-        keyring: Arc::new(loaded.keyring),
+        pool: pool.clone(),
+        keyring: keyring.clone(),
         public_base_url: loaded.public_base_url,
     };
+
+    let args = &config.distribution;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let distribution = Distribution::start(
+        Arc::new(PgConfigStore::new(pool, keyring)),
+        WatcherConfig {
+            database_url: config.database_url.clone(),
+            poll_interval: Duration::from_millis(args.config_poll_ms.max(10)),
+            max_history: crate::distribution::state::DEFAULT_HISTORY,
+        },
+        &mut registry,
+        shutdown.clone(),
+    );
+    let distribution_service = distribution.service(
+        StreamSettings {
+            heartbeat: Duration::from_millis(args.stream_heartbeat_ms.max(100)),
+            chunk_size: args.snapshot_chunk.max(1),
+        },
+        state.auth.clone(),
+    );
+    if let Some(addr) = args.metrics_listen {
+        let admin = TcpListener::bind(addr).await?;
+        tracing::info!(addr = %admin.local_addr()?, "admin listener (/metrics, /healthz)");
+        tokio::spawn(crate::metrics::serve(admin, Arc::new(registry), shutdown.clone()));
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -62,6 +93,9 @@ pub async fn run(
     health_reporter
         .set_serving::<ConfigParamServiceServer<ConfigParams>>()
         .await;
+    health_reporter
+        .set_serving::<ConfigDistributionServiceServer<DistributionService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(gateway_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -75,8 +109,18 @@ pub async fn run(
         .build_v1alpha()?;
 
     let tokens = TokenService::new(state.clone());
-    tracing::info!(addr = %listener.local_addr()?, "control plane listening");
-    Server::builder()
+    let local = listener.local_addr()?;
+    let mut builder = Server::builder();
+    match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+            builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+            tracing::info!(addr = %local, "control plane listening (TLS)");
+        }
+        _ if local.ip().is_loopback() => tracing::info!(addr = %local, "control plane listening (plaintext, loopback)"),
+        _ => tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop"),
+    }
+    builder
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health)
@@ -87,6 +131,7 @@ pub async fn run(
         .add_service(WebhookServiceServer::new(Webhooks::new(state.clone())))
         .add_service(TriggerServiceServer::new(Triggers::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
+        .add_service(distribution_service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await?;
     Ok(())

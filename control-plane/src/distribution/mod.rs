@@ -4,6 +4,7 @@
 pub mod service;
 pub mod sessions;
 pub mod state;
+pub mod store;
 pub mod watcher;
 
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use service::{Authorizer, DistributionService, StreamSettings};
+pub use service::{DistributionService, StreamSettings};
 pub use sessions::{DistributionMetrics, Sessions};
-pub use state::ConfigState;
+pub use state::{ConfigState, Scope};
+pub use store::PgConfigStore;
 pub use watcher::{ChangeBatch, ConfigStore, WatcherConfig};
 
 /// The running distribution machinery of one replica.
@@ -67,16 +69,55 @@ impl Distribution {
     pub fn service(
         &self,
         settings: StreamSettings,
-        authorize_data_plane: Authorizer,
-        authorize_admin: Authorizer,
+        auth: crate::auth::Authenticator,
     ) -> ConfigDistributionServiceServer<DistributionService> {
         ConfigDistributionServiceServer::new(DistributionService {
             state: self.state.clone(),
             sessions: self.sessions.clone(),
             settings,
-            authorize_data_plane,
-            authorize_admin,
+            auth,
             shutdown: self.shutdown.clone(),
         })
+    }
+}
+
+/// Settings of config distribution and the admin listener.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DistributionArgs {
+    /// Admin HTTP listener serving `/metrics` (Prometheus) and `/healthz`; off when unset.
+    #[arg(long, env = "CP_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// PEM certificate chain: serve gRPC (and the config stream) over TLS.
+    #[arg(long, env = "CP_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, env = "CP_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+
+    /// Milliseconds between catch-up reads of the change log when no notification arrives.
+    #[arg(long, env = "CP_CONFIG_POLL_MS", default_value_t = 1000)]
+    pub config_poll_ms: u64,
+
+    /// Milliseconds between heartbeats on idle config streams.
+    #[arg(long, env = "CP_STREAM_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub stream_heartbeat_ms: u64,
+
+    /// Webhooks per snapshot chunk on the config stream.
+    #[arg(long, env = "CP_SNAPSHOT_CHUNK", default_value_t = 1000)]
+    pub snapshot_chunk: usize,
+}
+
+impl Default for DistributionArgs {
+    fn default() -> Self {
+        Self {
+            metrics_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            config_poll_ms: 1000,
+            stream_heartbeat_ms: 10_000,
+            snapshot_chunk: 1000,
+        }
     }
 }

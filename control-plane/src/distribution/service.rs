@@ -18,10 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::sessions::{SessionGuard, Sessions};
-use super::state::{ConfigState, Plan};
-
-/// Checks a request's credentials for one purpose; `Err` is returned to the caller as is.
-pub type Authorizer = Arc<dyn Fn(&tonic::metadata::MetadataMap) -> Result<(), Status> + Send + Sync>;
+use super::state::{ConfigState, Plan, Scope};
+use crate::auth::{Authenticator, Permission};
 
 /// Tuning of the stream.
 #[derive(Clone, Debug)]
@@ -46,8 +44,7 @@ pub struct DistributionService {
     pub(super) state: watch::Receiver<Option<Arc<ConfigState>>>,
     pub(super) sessions: Arc<Sessions>,
     pub(super) settings: StreamSettings,
-    pub(super) authorize_data_plane: Authorizer,
-    pub(super) authorize_admin: Authorizer,
+    pub(super) auth: Authenticator,
     pub(super) shutdown: CancellationToken,
 }
 
@@ -61,7 +58,13 @@ impl ConfigDistributionService for DistributionService {
         &self,
         request: Request<Streaming<DataPlaneMessage>>,
     ) -> Result<Response<Self::StreamConfigStream>, Status> {
-        (self.authorize_data_plane)(request.metadata())?;
+        let caller = self.auth.authenticate(&request).await?;
+        caller.require(Permission::ReceiveConfig)?;
+        // A data-plane token receives the config of its own organization (and workspace) only.
+        let scope = Scope {
+            organization_id: caller.organization_id,
+            workspace_id: caller.workspace_id,
+        };
         let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
         let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
@@ -83,6 +86,7 @@ impl ConfigDistributionService for DistributionService {
             settings: self.settings.clone(),
             outstanding: HashMap::new(),
             base: hello.known_version,
+            scope,
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(session.run(hello, inbound, shutdown));
@@ -93,7 +97,8 @@ impl ConfigDistributionService for DistributionService {
         &self,
         request: Request<ListDataPlanesRequest>,
     ) -> Result<Response<ListDataPlanesResponse>, Status> {
-        (self.authorize_admin)(request.metadata())?;
+        let caller = self.auth.authenticate(&request).await?;
+        caller.require(Permission::ManageTokens)?;
         let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
         Ok(Response::new(ListDataPlanesResponse {
             data_planes: self.sessions.list(),
@@ -119,6 +124,8 @@ struct Session {
     /// The version the next update is planned from: what the data plane serves once it has applied
     /// everything sent so far.
     base: u64,
+    /// Which webhooks this data plane may receive.
+    scope: Scope,
 }
 
 /// Why a session ended.
@@ -247,10 +254,14 @@ impl Session {
     async fn send_update(&mut self, state: &ConfigState) -> Result<(), End> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let from = self.base;
-        match state.plan(from) {
+        match state.plan(from, &self.scope) {
             Plan::UpToDate => return Ok(()),
             Plan::Snapshot => {
-                let mut chunks = state.webhooks.values().collect::<Vec<_>>();
+                let mut chunks = state
+                    .webhooks
+                    .values()
+                    .filter(|w| self.scope.contains(w))
+                    .collect::<Vec<_>>();
                 chunks.sort_by_key(|w| w.webhook_id);
                 let size = self.settings.chunk_size.max(1);
                 let total = chunks.len().div_ceil(size).max(1);

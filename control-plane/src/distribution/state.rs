@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gateway_shared::snapshot::WebhookConfig;
-use gateway_shared::WebhookId;
+use gateway_shared::{OrganizationId, WebhookId, WorkspaceId};
 use imbl::{HashMap, OrdMap};
 
 /// How many recent revisions are remembered for deltas; a data plane further behind gets a snapshot.
@@ -35,6 +35,22 @@ pub struct Change {
     pub webhook_ids: Vec<WebhookId>,
     /// Commit time, unix milliseconds.
     pub committed_at_ms: i64,
+}
+
+/// The webhooks one data plane may receive: its token's organization and, when set, workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// Organization of the data plane's token.
+    pub organization_id: OrganizationId,
+    /// Workspace of the token, if it is scoped to one.
+    pub workspace_id: Option<WorkspaceId>,
+}
+
+impl Scope {
+    /// Whether `w` belongs to this scope.
+    pub fn contains(&self, w: &WebhookConfig) -> bool {
+        w.organization_id == self.organization_id && self.workspace_id.is_none_or(|ws| ws == w.workspace_id)
+    }
 }
 
 /// What a session should send to bring a data plane from its version to the current one.
@@ -103,8 +119,9 @@ impl ConfigState {
         next
     }
 
-    /// What to send to a data plane that serves `from`.
-    pub fn plan(&self, from: u64) -> Plan {
+    /// What to send to a data plane that serves `from` and may receive `scope`. Removals are not
+    /// filtered (a removed webhook's owner is no longer known); a data plane ignores unknown ids.
+    pub fn plan(&self, from: u64, scope: &Scope) -> Plan {
         if from == self.version && from != 0 {
             return Plan::UpToDate;
         }
@@ -122,7 +139,8 @@ impl ConfigState {
         let mut removals = Vec::new();
         for id in touched {
             match self.webhooks.get(&id) {
-                Some(w) => upserts.push(w.clone()),
+                Some(w) if scope.contains(w) => upserts.push(w.clone()),
+                Some(_) => {}
                 None => removals.push(id),
             }
         }
@@ -141,14 +159,14 @@ impl ConfigState {
 #[cfg(test)]
 mod tests {
     use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, WebhookOptions};
-    use gateway_shared::{AppId, OrganizationId, Provider, WorkspaceId};
+    use gateway_shared::{AppId, Provider};
 
     use super::*;
 
     fn webhook(id: WebhookId, key: &str) -> WebhookConfig {
         WebhookConfig {
             webhook_id: id,
-            organization_id: OrganizationId::new_random(),
+            organization_id: OrganizationId(ORG),
             workspace_id: WorkspaceId::new_random(),
             app_id: AppId::new_random(),
             provider: Provider::Generic,
@@ -157,6 +175,15 @@ mod tests {
             bindings: vec![],
             correlation_key_path: None,
             options: WebhookOptions::default(),
+        }
+    }
+
+    const ORG: uuid::Uuid = uuid::Uuid::from_u128(7);
+
+    fn scope() -> Scope {
+        Scope {
+            organization_id: OrganizationId(ORG),
+            workspace_id: None,
         }
     }
 
@@ -172,10 +199,10 @@ mod tests {
     fn plans_deltas_from_any_remembered_version_and_snapshots_otherwise() {
         let (a, b, c) = (WebhookId::new_random(), WebhookId::new_random(), WebhookId::new_random());
         let s5 = ConfigState::from_full(5, 5000, vec![webhook(a, "a"), webhook(b, "b")]);
-        assert!(matches!(s5.plan(0), Plan::Snapshot));
-        assert!(matches!(s5.plan(5), Plan::UpToDate));
-        assert!(matches!(s5.plan(4), Plan::Snapshot), "older than the full read");
-        assert!(matches!(s5.plan(9), Plan::Snapshot), "ahead of us (another replica, a reset database)");
+        assert!(matches!(s5.plan(0, &scope()), Plan::Snapshot));
+        assert!(matches!(s5.plan(5, &scope()), Plan::UpToDate));
+        assert!(matches!(s5.plan(4, &scope()), Plan::Snapshot), "older than the full read");
+        assert!(matches!(s5.plan(9, &scope()), Plan::Snapshot), "ahead of us (another replica, a reset database)");
 
         // rev 6: c created; rev 7: b deleted; rev 8: a changed
         let mut cur = std::collections::HashMap::new();
@@ -190,7 +217,7 @@ mod tests {
         assert_eq!(s8.webhooks[&a].api_keys[0], ApiKeyHash::of("a2"));
         assert!(s5.webhooks.contains_key(&b), "published states are immutable");
 
-        match s8.plan(5) {
+        match s8.plan(5, &scope()) {
             Plan::Delta { upserts, removals } => {
                 let mut ids: Vec<_> = upserts.iter().map(|w| w.webhook_id).collect();
                 ids.sort();
@@ -201,7 +228,7 @@ mod tests {
             }
             other => panic!("expected a delta, got {other:?}"),
         }
-        match s8.plan(7) {
+        match s8.plan(7, &scope()) {
             Plan::Delta { upserts, removals } => {
                 assert_eq!(upserts.len(), 1);
                 assert_eq!(upserts[0].webhook_id, a);
@@ -210,6 +237,18 @@ mod tests {
             other => panic!("expected a delta, got {other:?}"),
         }
         assert_eq!(s8.committed_at(7), Some(7000));
+
+        let other = Scope {
+            organization_id: OrganizationId::new_random(),
+            workspace_id: None,
+        };
+        match s8.plan(5, &other) {
+            Plan::Delta { upserts, removals } => {
+                assert!(upserts.is_empty(), "another organization's webhooks are never sent");
+                assert_eq!(removals, vec![b]);
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
         assert_eq!(s8.committed_at(8), Some(8000));
     }
 
@@ -222,8 +261,8 @@ mod tests {
         for rev in 2..=10 {
             s = s.advance(rev, &[change(rev, &[a])], &cur, 3);
         }
-        assert!(matches!(s.plan(8), Plan::Delta { .. }));
-        assert!(matches!(s.plan(7), Plan::Delta { .. }));
-        assert!(matches!(s.plan(6), Plan::Snapshot), "revision 7 was forgotten, so 6 cannot be caught up");
+        assert!(matches!(s.plan(8, &scope()), Plan::Delta { .. }));
+        assert!(matches!(s.plan(7, &scope()), Plan::Delta { .. }));
+        assert!(matches!(s.plan(6, &scope()), Plan::Snapshot), "revision 7 was forgotten, so 6 cannot be caught up");
     }
 }

@@ -1,8 +1,7 @@
 //! Follows the change log in Postgres and publishes each new config version.
 //!
 //! Changes can commit through any control-plane replica. Each committing transaction bumps the global
-//! revision and inserts `config_changes` rows; a statement trigger on that table sends
-//! `NOTIFY gateway_config`. This watcher LISTENs for it and then reads every change after the version it
+//! revision, inserts `config_changes` rows and sends `NOTIFY config_revision` (see `revision.rs`). This watcher LISTENs for it and then reads every change after the version it
 //! has (a catch-up read), so a notification that is lost (a dropped LISTEN connection, a restart) is
 //! never a lost change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
 //! because notifications that arrive while a read runs collapse into one more read.
@@ -19,8 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::state::{Change, ConfigState};
 
-/// The channel Postgres notifies on when config changes commit.
-pub const NOTIFY_CHANNEL: &str = "gateway_config";
+use crate::revision::NOTIFY_CHANNEL;
 
 /// What one catch-up read returns, all from one consistent database snapshot.
 #[derive(Debug, Default)]
