@@ -9,6 +9,9 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 /// The migrations in `migrations/` at the repository root, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
+/// Advisory-lock key that serializes migrations across replicas ("webhook-gateway migrate").
+const MIGRATION_LOCK: i64 = 0x7765_6268_6f6f_6b31;
+
 /// A pool of async Postgres connections.
 pub type DbPool = Pool<AsyncPgConnection>;
 
@@ -25,6 +28,9 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         use diesel::Connection;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        // Replicas starting together must not run the same migrations at once: a session-level
+        // advisory lock serializes them (released when this connection closes).
+        diesel::RunQueryDsl::execute(diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")), &mut conn)?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;

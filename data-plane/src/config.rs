@@ -9,6 +9,10 @@ use clap::Parser;
 /// Settings of the data plane. Every flag has an environment variable; see docs/data-plane.md.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
+    /// The config stream from the control plane.
+    #[command(flatten)]
+    pub stream: crate::distribution::StreamArgs,
+
     /// Public listener (`/webhooks/incoming/**`).
     #[arg(long, env = "DP_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -104,7 +108,7 @@ impl Config {
 
     /// Every problem with the settings, reported together.
     pub fn validate(&self) -> Result<(), Vec<String>> {
-        let mut problems = Vec::new();
+        let mut problems = self.stream.problems();
         if self.kafka_bootstrap.trim().is_empty() {
             problems.push("--kafka-bootstrap must not be empty".to_owned());
         }

@@ -52,6 +52,7 @@ pub struct DataPlane {
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
     reporter: Arc<dyn RejectionReporter>,
+    stream_status: Arc<distribution::StreamStatus>,
 }
 
 impl DataPlane {
@@ -79,6 +80,7 @@ impl DataPlane {
             publisher,
             metrics: Arc::new(Metrics::new()),
             reporter: Arc::new(NoReporter),
+            stream_status: Default::default(),
         })
     }
 
@@ -91,6 +93,11 @@ impl DataPlane {
     /// The routing-table handle (clone it to keep applying configs while `serve` runs).
     pub fn routes(&self) -> &Routes {
         &self.routes
+    }
+
+    /// What the config stream reports (connected, updates applied and rejected).
+    pub fn stream_status(&self) -> Arc<distribution::StreamStatus> {
+        self.stream_status.clone()
     }
 
     /// Replaces the routing table with a full snapshot.
@@ -129,6 +136,13 @@ impl DataPlane {
             topic = %self.config.kafka_topic,
             "data plane listening"
         );
+        let stream_stop = CancellationToken::new();
+        let stream_task = distribution::start(
+            &self.config.stream,
+            self.routes.clone(),
+            self.stream_status.clone(),
+            stream_stop.clone(),
+        )?;
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(admin::serve(listeners.admin, admin_state.clone(), admin_stop.clone()));
         let public_stop = CancellationToken::new();
@@ -141,6 +155,10 @@ impl DataPlane {
 
         shutdown.cancelled().await;
         tracing::info!("shutting down");
+        stream_stop.cancel();
+        if let Some(t) = stream_task {
+            let _ = t.await;
+        }
         admin_state.draining.store(true, Ordering::Release);
         public_stop.cancel();
         if let Err(e) = public_task.await {

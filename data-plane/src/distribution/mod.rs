@@ -3,6 +3,8 @@
 
 pub mod cache;
 pub mod client;
+pub mod sink;
 
 pub use cache::{CacheError, SnapshotCache};
 pub use client::{ConfigSink, Credentials, StreamClientConfig, StreamStatus};
+pub use sink::{start, RoutesSink, StreamArgs};

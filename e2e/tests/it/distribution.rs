@@ -1,0 +1,176 @@
+//! Config distribution end to end (issue 5): changes made through the gRPC API reach data planes over
+//! the stream, across replicas, and data planes keep serving without the control plane.
+
+use gateway_proto::v1 as pb;
+use rdkafka::Message;
+use uuid::Uuid;
+
+use crate::support::{app, with_key, Api, ControlPlane, DataPlane, BOOTSTRAP_TOKEN, WAIT};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_changes_reach_the_data_plane_over_the_stream() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-stream").await;
+    let org = Uuid::new_v4();
+    let cp = ControlPlane::start(&db.url, org).await;
+    let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let dp_token = api.data_plane_token(org).await;
+    let dp = DataPlane::start(&cp.url(), &dp_token, &topic, &[]).await;
+    gateway_testkit::eventually("data plane ready from its first snapshot", WAIT, || async {
+        dp.ready().await.then_some(())
+    })
+    .await;
+
+    // create + secret + bind + activate → a Slack-signed POST is accepted and lands in Kafka
+    let app = app(org);
+    let (id, url) = api.slack_webhook(&app, "orders-e2e", "slack-secret-one").await;
+    dp.eventually_slack("activated webhook accepted", &url, "slack-secret-one", 200).await;
+    let records = gateway_testkit::consume(gateway_testkit::kafka_bootstrap(), &topic, 1, WAIT).await;
+    let envelope: serde_json::Value =
+        serde_json::from_slice(records[0].payload().expect("payload")).expect("json envelope");
+    assert_eq!(envelope["webhookId"], id.as_str());
+    assert_eq!(envelope["provider"], "SLACK");
+    assert_eq!(envelope["organizationId"], org.to_string());
+
+    // deactivate → 404
+    api.triggers()
+        .deactivate_trigger(api.req(pb::DeactivateTriggerRequest { webhook_id: id.clone() }))
+        .await
+        .expect("deactivate");
+    dp.eventually_slack("deactivated webhook gone", &url, "slack-secret-one", 404).await;
+    api.triggers()
+        .activate_trigger(api.req(pb::ActivateTriggerRequest { webhook_id: id.clone() }))
+        .await
+        .expect("re-activate");
+    dp.eventually_slack("re-activated webhook back", &url, "slack-secret-one", 200).await;
+
+    // reset key → old key 401, new key 200
+    let reset = api
+        .webhooks()
+        .reset_api_key(api.req(pb::ResetApiKeyRequest { webhook_id: id.clone(), grace_period_seconds: 0 }))
+        .await
+        .expect("reset key")
+        .into_inner();
+    dp.eventually_slack("old key refused", &url, "slack-secret-one", 401).await;
+    let new_url = with_key(&url, &reset.api_key);
+    assert_eq!(dp.post_slack(&new_url, "slack-secret-one", "{}").await, 200, "the new key works");
+
+    // secret changed through a config param → the new signature is accepted, the old one is not
+    api.params()
+        .set_config_param(api.req(pb::SetConfigParamRequest {
+            app: Some(app.clone()),
+            name: "slackSigning".into(),
+            kind: pb::ConfigParamKind::Secret as i32,
+            value: "slack-secret-two".into(),
+        }))
+        .await
+        .expect("set param");
+    api.webhooks()
+        .set_provider_secret(api.req(pb::SetProviderSecretRequest {
+            webhook_id: id.clone(),
+            signing_secret: "${configParam.slackSigning}".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("secret from placeholder");
+    dp.eventually_slack("placeholder secret served", &new_url, "slack-secret-two", 200).await;
+    api.params()
+        .set_config_param(api.req(pb::SetConfigParamRequest {
+            app: Some(app.clone()),
+            name: "slackSigning".into(),
+            kind: pb::ConfigParamKind::Secret as i32,
+            value: "slack-secret-three".into(),
+        }))
+        .await
+        .expect("change param");
+    dp.eventually_slack("changed param re-resolved and streamed", &new_url, "slack-secret-three", 200).await;
+    assert_eq!(dp.post_slack(&new_url, "slack-secret-two", "{}").await, 401, "the old secret is gone");
+
+    // the control plane sees the data plane and its acknowledged version
+    let planes = api
+        .distribution()
+        .list_data_planes(api.req(pb::ListDataPlanesRequest {}))
+        .await
+        .expect("list data planes")
+        .into_inner();
+    assert_eq!(planes.data_planes.len(), 1);
+    assert_eq!(planes.data_planes[0].acked_version, planes.current_version);
+
+    dp.stop().await;
+    cp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_changes_through_postgres() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-replicas").await;
+    let org = Uuid::new_v4();
+    let a = ControlPlane::start(&db.url, org).await;
+    let b = ControlPlane::start(&db.url, org).await;
+    let api_a = Api::login(a.channel().await, BOOTSTRAP_TOKEN).await;
+    let api_b = Api::login(b.channel().await, BOOTSTRAP_TOKEN).await;
+    let token = api_a.data_plane_token(org).await;
+    let dp_a = DataPlane::start(&a.url(), &token, &topic, &[]).await;
+    let dp_b = DataPlane::start(&b.url(), &token, &topic, &[]).await;
+
+    let app = app(org);
+    let (_, url_1) = api_a.slack_webhook(&app, "made-on-a", "secret-a").await;
+    let (_, url_2) = api_b.slack_webhook(&app, "made-on-b", "secret-b").await;
+    dp_b.eventually_slack("change made through replica A reaches B's data plane", &url_1, "secret-a", 200).await;
+    dp_a.eventually_slack("change made through replica B reaches A's data plane", &url_2, "secret-b", 200).await;
+
+    dp_a.stop().await;
+    dp_b.stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_plane_keeps_serving_and_cold_starts_from_its_cache_without_the_control_plane() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-cache").await;
+    let org = Uuid::new_v4();
+    let cache_dir = std::env::temp_dir().join(format!("e2e-cache-{}", Uuid::new_v4().simple()));
+    let cache = cache_dir.join("snapshot.bin");
+    let cache_arg = cache.to_string_lossy().into_owned();
+
+    let cp = ControlPlane::start(&db.url, org).await;
+    let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let token = api.data_plane_token(org).await;
+    let app = app(org);
+    let (_, url) = api.slack_webhook(&app, "cached", "cache-secret").await;
+    let dp = DataPlane::start(&cp.url(), &token, &topic, &["--snapshot-cache", &cache_arg]).await;
+    dp.eventually_slack("served from the stream", &url, "cache-secret", 200).await;
+    gateway_testkit::eventually("snapshot cache written", WAIT, || async { cache.exists().then_some(()) }).await;
+
+    // control plane gone → the data plane keeps serving its last config
+    let cp_url = cp.url();
+    cp.stop().await;
+    for _ in 0..3 {
+        assert_eq!(dp.post_slack(&url, "cache-secret", "{}").await, 200, "still serving without the control plane");
+    }
+    dp.stop().await;
+
+    // a data plane started while the control plane is down serves from the disk cache
+    let cold = DataPlane::start(&cp_url, &token, &topic, &["--snapshot-cache", &cache_arg]).await;
+    gateway_testkit::eventually("cold start from cache", WAIT, || async { cold.ready().await.then_some(()) }).await;
+    assert_eq!(cold.post_slack(&url, "cache-secret", "{}").await, 200);
+    cold.stop().await;
+
+    // a corrupt cache is ignored: not ready, no crash, nothing served
+    let mut bytes = std::fs::read(&cache).expect("cache file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&cache, &bytes).expect("corrupt it");
+    let corrupt = DataPlane::start(&cp_url, &token, &topic, &["--snapshot-cache", &cache_arg]).await;
+    gateway_testkit::eventually("admin listener up", WAIT, || async {
+        reqwest::get(format!("http://{}/healthz", corrupt.admin)).await.ok().filter(|r| r.status() == 200)
+    })
+    .await;
+    // The cache is read before the listeners start, so by now it has been judged.
+    assert!(!corrupt.ready().await, "a corrupt cache must not make the data plane ready");
+    assert!(!corrupt.task.is_finished(), "a corrupt cache must not crash the data plane");
+    assert_ne!(corrupt.post_slack(&url, "cache-secret", "{}").await, 200, "nothing is served from a corrupt cache");
+    corrupt.stop().await;
+    let _ = std::fs::remove_dir_all(cache_dir);
+}

@@ -1,0 +1,275 @@
+//! A stack for one test: a control plane (on a fresh database) and data planes wired to it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gateway_proto::v1 as pb;
+use gateway_shared::Secret;
+use hmac::{Hmac, Mac};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub const MASTER_KEYS: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const BOOTSTRAP_TOKEN: &str = "gwt_e2e-bootstrap-token-0123456789";
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One control-plane replica.
+pub struct ControlPlane {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl ControlPlane {
+    /// Starts a replica on `database_url` whose bootstrap token administers `org`.
+    pub async fn start(database_url: &str, org: Uuid) -> Self {
+        Self::start_on("127.0.0.1:0", database_url, org).await
+    }
+
+    pub async fn start_on(addr: &str, database_url: &str, org: Uuid) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = control_plane::Config {
+            listen: addr,
+            database_url: database_url.to_owned(),
+            migrate_on_start: true,
+            db_pool_size: 4,
+            keys: control_plane::config::KeyringArgs {
+                master_keys: Some(Secret::new(MASTER_KEYS.to_owned())),
+                master_keys_file: None,
+                master_key_primary: None,
+            },
+            jwt_signing_key: Some(Secret::new("e2e-jwt-signing-key-of-at-least-32-bytes".to_owned())),
+            jwt_signing_key_file: None,
+            public_base_url: Some("http://127.0.0.1".to_owned()),
+            bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
+            bootstrap_organization_id: Some(org),
+            distribution: control_plane::distribution::DistributionArgs {
+                stream_heartbeat_ms: 500,
+                ..Default::default()
+            },
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
+        Self { addr, shutdown, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let ep = tonic::transport::Endpoint::from_shared(self.url()).expect("endpoint");
+        gateway_testkit::eventually("control plane accepting connections", WAIT, || {
+            let ep = ep.clone();
+            async move { ep.connect().await.ok() }
+        })
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+/// A bearer-carrying client set for one control plane.
+#[derive(Clone)]
+pub struct Api {
+    channel: Channel,
+    bearer: String,
+}
+
+impl Api {
+    pub async fn login(channel: Channel, api_token: &str) -> Self {
+        let jwt = pb::auth_service_client::AuthServiceClient::new(channel.clone())
+            .exchange_token(pb::ExchangeTokenRequest { api_token: api_token.to_owned() })
+            .await
+            .expect("token exchange")
+            .into_inner()
+            .jwt_token;
+        Self { channel, bearer: format!("Bearer {jwt}") }
+    }
+
+    pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut().insert("authorization", self.bearer.parse().expect("ascii"));
+        r
+    }
+
+    pub fn webhooks(&self) -> pb::webhook_service_client::WebhookServiceClient<Channel> {
+        pb::webhook_service_client::WebhookServiceClient::new(self.channel.clone())
+    }
+    pub fn triggers(&self) -> pb::trigger_service_client::TriggerServiceClient<Channel> {
+        pb::trigger_service_client::TriggerServiceClient::new(self.channel.clone())
+    }
+    pub fn params(&self) -> pb::config_param_service_client::ConfigParamServiceClient<Channel> {
+        pb::config_param_service_client::ConfigParamServiceClient::new(self.channel.clone())
+    }
+    pub fn admin(&self) -> pb::admin_service_client::AdminServiceClient<Channel> {
+        pb::admin_service_client::AdminServiceClient::new(self.channel.clone())
+    }
+    pub fn distribution(&self) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Channel> {
+        pb::config_distribution_service_client::ConfigDistributionServiceClient::new(self.channel.clone())
+    }
+
+    /// A DATA_PLANE token for `org`.
+    pub async fn data_plane_token(&self, org: Uuid) -> String {
+        self.admin()
+            .create_api_token(self.req(pb::CreateApiTokenRequest {
+                organization_id: org.to_string(),
+                workspace_id: String::new(),
+                role: pb::Role::DataPlane as i32,
+                name: "e2e data plane".into(),
+            }))
+            .await
+            .expect("create DATA_PLANE token")
+            .into_inner()
+            .api_token
+    }
+
+    /// Creates a SLACK webhook with `secret`, binds it to a start event, activates it; returns (id, url).
+    pub async fn slack_webhook(&self, app: &pb::AppRef, name: &str, secret: &str) -> (String, String) {
+        let wh = self
+            .webhooks()
+            .create_webhook(self.req(pb::CreateWebhookRequest {
+                app: Some(app.clone()),
+                name: name.into(),
+                provider: pb::Provider::Slack as i32,
+                provider_secret: Some(pb::SetProviderSecretRequest {
+                    signing_secret: secret.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+            .await
+            .expect("create webhook")
+            .into_inner();
+        self.triggers()
+            .commit_trigger_bindings(self.req(pb::CommitTriggerBindingsRequest {
+                app: Some(app.clone()),
+                process_definition_id: format!("process-{name}"),
+                project_id: "project".into(),
+                branch: "main".into(),
+                process_version: "1".into(),
+                bindings: vec![pb::BindingInput {
+                    node_id: "start".into(),
+                    node_kind: pb::NodeKind::MessageStartEvent as i32,
+                    webhook_id: wh.id.clone(),
+                    ..Default::default()
+                }],
+            }))
+            .await
+            .expect("commit bindings");
+        self.triggers()
+            .activate_trigger(self.req(pb::ActivateTriggerRequest { webhook_id: wh.id.clone() }))
+            .await
+            .expect("activate");
+        let url = self.url_of(&wh.id).await;
+        (wh.id, url)
+    }
+
+    pub async fn url_of(&self, id: &str) -> String {
+        self.webhooks()
+            .get_webhook_url(self.req(pb::GetWebhookUrlRequest { webhook_id: id.into() }))
+            .await
+            .expect("get url")
+            .into_inner()
+            .url
+    }
+}
+
+/// A data plane wired to the control plane(s).
+pub struct DataPlane {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl DataPlane {
+    pub async fn start(control_plane_url: &str, token: &str, topic: &str, extra: &[&str]) -> Self {
+        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (addr, admin_addr) = (public.local_addr().expect("addr"), admin.local_addr().expect("addr"));
+        let mut args = vec![
+            "--kafka-bootstrap",
+            gateway_testkit::kafka_bootstrap(),
+            "--kafka-topic",
+            topic,
+            "--control-plane-url",
+            control_plane_url,
+            "--control-plane-token",
+            token,
+            "--stream-heartbeat-ms",
+            "500",
+        ];
+        args.extend_from_slice(extra);
+        let config = data_plane::Config::from_args(args).expect("valid flags");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(data_plane::run(
+            config,
+            data_plane::Listeners { public, admin },
+            shutdown.clone(),
+        ));
+        Self { addr, admin: admin_addr, shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(reqwest::get(format!("http://{}/readyz", self.admin)).await, Ok(r) if r.status() == 200)
+    }
+
+    /// The public URL of `url` (as GetWebhookUrl returns it) on this data plane.
+    pub fn local(&self, url: &str) -> String {
+        let path = url.split_once("/webhooks/").map(|(_, p)| p).expect("webhook url");
+        format!("http://{}/webhooks/{path}", self.addr)
+    }
+
+    /// POSTs a Slack-signed JSON body; returns the status.
+    pub async fn post_slack(&self, url: &str, secret: &str, body: &str) -> u16 {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac");
+        mac.update(format!("v0:{ts}:{body}").as_bytes());
+        let sig = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
+        reqwest::Client::new()
+            .post(self.local(url))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body.to_owned())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Polls until a Slack-signed POST gets `status`.
+    pub async fn eventually_slack(&self, what: &str, url: &str, secret: &str, status: u16) {
+        gateway_testkit::eventually(what, WAIT, || async move {
+            (self.post_slack(url, secret, r#"{"type":"event_callback","n":1}"#).await == status).then_some(())
+        })
+        .await
+    }
+}
+
+/// With the API key in `url` replaced by `key`.
+pub fn with_key(url: &str, key: &str) -> String {
+    let base = url.split_once("?flowxApiKey=").map(|(b, _)| b).expect("url has a key");
+    format!("{base}?flowxApiKey={key}")
+}
+
+pub fn app(org: Uuid) -> pb::AppRef {
+    pb::AppRef {
+        organization_id: org.to_string(),
+        workspace_id: Uuid::new_v4().to_string(),
+        app_id: Uuid::new_v4().to_string(),
+    }
+}
