@@ -18,10 +18,18 @@ fn respond(registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>
         "/metrics" => {
             let mut text = String::new();
             match prometheus_client::encoding::text::encode(&mut text, registry) {
-                Ok(()) => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
+                Ok(()) => (
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
                 Err(e) => {
                     tracing::error!(error = %e, "encoding metrics failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "metrics unavailable\n".into())
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "metrics unavailable\n".into(),
+                    )
                 }
             }
         }
@@ -30,8 +38,10 @@ fn respond(registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     resp
 }
 

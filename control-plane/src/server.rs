@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use std::time::Duration;
 
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -18,11 +18,13 @@ use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
 
 use crate::api::AppState;
-use crate::distribution::{Distribution, DistributionService, PgConfigStore, StreamSettings, WatcherConfig};
 use crate::auth::service::TokenService;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::config_params::ConfigParams;
+use crate::distribution::{
+    Distribution, DistributionService, PgConfigStore, StreamSettings, WatcherConfig,
+};
 use crate::triggers::Triggers;
 use crate::webhooks::Webhooks;
 
@@ -74,7 +76,11 @@ pub async fn run(
     if let Some(addr) = args.metrics_listen {
         let admin = TcpListener::bind(addr).await?;
         tracing::info!(addr = %admin.local_addr()?, "admin listener (/metrics, /healthz)");
-        tokio::spawn(crate::metrics::serve(admin, Arc::new(registry), shutdown.clone()));
+        tokio::spawn(crate::metrics::serve(
+            admin,
+            Arc::new(registry),
+            shutdown.clone(),
+        ));
     }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -117,8 +123,12 @@ pub async fn run(
             builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
             tracing::info!(addr = %local, "control plane listening (TLS)");
         }
-        _ if local.ip().is_loopback() => tracing::info!(addr = %local, "control plane listening (plaintext, loopback)"),
-        _ => tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop"),
+        _ if local.ip().is_loopback() => {
+            tracing::info!(addr = %local, "control plane listening (plaintext, loopback)")
+        }
+        _ => {
+            tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop")
+        }
     }
     builder
         .accept_http1(true)

@@ -29,7 +29,10 @@ pub struct AdminState {
     pub publisher: Arc<Publisher>,
 }
 
-async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<AdminState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body, content_type) = match req.uri().path() {
         "/healthz" if state.publisher.is_fatal() => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -37,26 +40,39 @@ async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Respon
             "text/plain",
         ),
         "/healthz" => (StatusCode::OK, "ok".to_owned(), "text/plain"),
-        "/readyz" if state.draining.load(Ordering::Acquire) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned(), "text/plain")
-        }
+        "/readyz" if state.draining.load(Ordering::Acquire) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down".to_owned(),
+            "text/plain",
+        ),
         "/readyz" if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "no config snapshot loaded yet".to_owned(), "text/plain"),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no config snapshot loaded yet".to_owned(),
+            "text/plain",
+        ),
         "/metrics" => (
             StatusCode::OK,
-            state.metrics.encode(&state.routes, state.publisher.in_flight()),
+            state
+                .metrics
+                .encode(&state.routes, state.publisher.in_flight()),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         _ => (StatusCode::NOT_FOUND, "not found".to_owned(), "text/plain"),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(resp)
 }
 
 /// Serves the admin endpoints until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => r?,

@@ -11,7 +11,11 @@ use tokio::time::Instant;
 use crate::error::IngestError;
 
 /// Reads the whole body, or fails with 413 (over `limit`), 408 (past `deadline`) or 400 (broken stream).
-pub async fn read_limited<B>(mut body: B, limit: usize, deadline: Instant) -> Result<Bytes, IngestError>
+pub async fn read_limited<B>(
+    mut body: B,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Bytes, IngestError>
 where
     B: Body<Data = Bytes> + Unpin,
 {
@@ -64,20 +68,30 @@ mod tests {
     #[tokio::test]
     async fn declared_length_over_the_limit_is_refused_before_reading() {
         let got = read_limited(Full::new(Bytes::from_static(b"123456")), 5, later()).await;
-        assert!(matches!(got, Err(IngestError::PayloadTooLarge { limit: 5 })));
+        assert!(matches!(
+            got,
+            Err(IngestError::PayloadTooLarge { limit: 5 })
+        ));
     }
 
     #[tokio::test]
     async fn undeclared_length_is_cut_off_at_the_limit() {
         // An endless stream: the reader must stop at the limit instead of buffering it all.
-        let chunks = stream::iter(std::iter::repeat_with(|| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"abc")))));
+        let chunks = stream::iter(std::iter::repeat_with(|| {
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"abc")))
+        }));
         let got = read_limited(StreamBody::new(chunks), 10, later()).await;
-        assert!(matches!(got, Err(IngestError::PayloadTooLarge { limit: 10 })));
+        assert!(matches!(
+            got,
+            Err(IngestError::PayloadTooLarge { limit: 10 })
+        ));
     }
 
     #[tokio::test]
     async fn a_stalled_body_times_out() {
-        let stalled = StreamBody::new(stream::pending::<Result<Frame<Bytes>, std::convert::Infallible>>());
+        let stalled = StreamBody::new(stream::pending::<
+            Result<Frame<Bytes>, std::convert::Infallible>,
+        >());
         let got = read_limited(stalled, 10, Instant::now() + Duration::from_millis(20)).await;
         assert!(matches!(got, Err(IngestError::BodyTimeout)));
     }

@@ -34,6 +34,12 @@ pub struct Config {
     #[arg(long, env = "DP_PRODUCE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub produce_timeout: Duration,
 
+    /// How long librdkafka keeps trying to deliver a record (`message.timeout.ms`); default: the
+    /// produce timeout, so a record answered 503 is not written later. Longer values keep retrying
+    /// after the 503 (at-least-once: the sender's retry may then be a duplicate).
+    #[arg(long, env = "DP_KAFKA_MESSAGE_TIMEOUT", value_parser = parse_duration)]
+    pub kafka_message_timeout: Option<Duration>,
+
     /// Most records the producer holds in its local queue; beyond it requests get 503 at once.
     #[arg(long, env = "DP_PRODUCER_QUEUE_MESSAGES", default_value_t = 100_000)]
     pub producer_queue_messages: u32,
@@ -102,7 +108,8 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let argv = std::iter::once(std::ffi::OsString::from("data-plane")).chain(args.into_iter().map(Into::into));
+        let argv = std::iter::once(std::ffi::OsString::from("data-plane"))
+            .chain(args.into_iter().map(Into::into));
         Standalone::try_parse_from(argv).map(|s| s.config)
     }
 
@@ -115,8 +122,16 @@ impl Config {
         if self.kafka_topic.trim().is_empty() || self.kafka_topic.len() > 249 {
             problems.push("--kafka-topic must be 1 to 249 characters".to_owned());
         }
-        if self.produce_timeout < Duration::from_millis(100) || self.produce_timeout > Duration::from_secs(60) {
-            problems.push("--produce-timeout must be between 100ms and 60s (providers give up after ~10s)".to_owned());
+        if self.produce_timeout < Duration::from_millis(100)
+            || self.produce_timeout > Duration::from_secs(60)
+        {
+            problems.push(
+                "--produce-timeout must be between 100ms and 60s (providers give up after ~10s)"
+                    .to_owned(),
+            );
+        }
+        if self.kafka_message_timeout.is_some_and(|m| m < self.produce_timeout || m > Duration::from_secs(3600)) {
+            problems.push("--kafka-message-timeout must be between --produce-timeout and 1h".to_owned());
         }
         if self.producer_queue_messages == 0 {
             problems.push("--producer-queue-messages must be at least 1".to_owned());
@@ -140,13 +155,21 @@ impl Config {
             problems.push("--body-read-timeout must be positive".to_owned());
         }
         for (key, _) in &self.kafka_properties {
-            if matches!(key.as_str(), "acks" | "request.required.acks" | "enable.idempotence" | "bootstrap.servers") {
-                problems.push(format!("--kafka-property {key} is set by the data plane and cannot be overridden"));
+            if matches!(
+                key.as_str(),
+                "acks" | "request.required.acks" | "enable.idempotence" | "bootstrap.servers"
+            ) {
+                problems.push(format!(
+                    "--kafka-property {key} is set by the data plane and cannot be overridden"
+                ));
             }
         }
         if let Some(path) = &self.snapshot_file {
             if !path.is_file() {
-                problems.push(format!("--snapshot-file {} is not a readable file", path.display()));
+                problems.push(format!(
+                    "--snapshot-file {} is not a readable file",
+                    path.display()
+                ));
             }
         }
         if problems.is_empty() {
@@ -164,7 +187,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration like 250ms, 5s or 2m"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 250ms, 5s or 2m"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),

@@ -17,16 +17,21 @@ use crate::routing::Route;
 /// must parse (else 400); form-encoded bodies become an object; no content type means JSON when it
 /// parses; anything else is carried as a string.
 pub fn decode_payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, IngestError> {
-    let content_type = headers.get(CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
     let essence = content_type
         .as_deref()
         .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned());
     match essence.as_deref() {
         Some(e) if e == "application/json" || (e.ends_with("+json") && e.contains('/')) => {
-            serde_json::from_slice(body).map_err(|err| IngestError::InvalidJson(format!("line {} column {}", err.line(), err.column())))
+            serde_json::from_slice(body).map_err(|err| {
+                IngestError::InvalidJson(format!("line {} column {}", err.line(), err.column()))
+            })
         }
         Some("application/x-www-form-urlencoded") => Ok(form_object(body)),
-        None => Ok(serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))),
+        None => Ok(serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))),
         Some(_) => Ok(Value::String(String::from_utf8_lossy(body).into_owned())),
     }
 }
@@ -64,8 +69,14 @@ pub fn canonical_header_name(lower: &str) -> String {
         ("x-github-delivery", "X-GitHub-Delivery"),
         ("x-github-event", "X-GitHub-Event"),
         ("x-github-hook-id", "X-GitHub-Hook-ID"),
-        ("x-github-hook-installation-target-id", "X-GitHub-Hook-Installation-Target-ID"),
-        ("x-github-hook-installation-target-type", "X-GitHub-Hook-Installation-Target-Type"),
+        (
+            "x-github-hook-installation-target-id",
+            "X-GitHub-Hook-Installation-Target-ID",
+        ),
+        (
+            "x-github-hook-installation-target-type",
+            "X-GitHub-Hook-Installation-Target-Type",
+        ),
     ];
     if let Some((_, name)) = SPECIAL.iter().find(|(l, _)| *l == lower) {
         return (*name).to_owned();
@@ -73,7 +84,11 @@ pub fn canonical_header_name(lower: &str) -> String {
     let mut out = String::with_capacity(lower.len());
     let mut upper_next = true;
     for c in lower.chars() {
-        out.push(if upper_next { c.to_ascii_uppercase() } else { c });
+        out.push(if upper_next {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
         upper_next = c == '-';
     }
     out
@@ -179,7 +194,10 @@ impl Accepted<'_> {
                     trigger_type: b.trigger_type,
                     process_definition_id: &b.process_definition_id,
                     node_id: &b.node_id,
-                    process_correlation_key: b.process_correlation_key.as_deref().filter(|_| resume),
+                    process_correlation_key: b
+                        .process_correlation_key
+                        .as_deref()
+                        .filter(|_| resume),
                     correlation_value: self.correlation_value.filter(|_| resume),
                     process_key: b.process_key.as_deref().filter(|_| resume),
                 }
@@ -202,7 +220,8 @@ impl Accepted<'_> {
                     .then(|| base64::engine::general_purpose::STANDARD.encode(self.body)),
             },
         };
-        let value = serde_json::to_vec(&envelope).map_err(|e| IngestError::Internal(format!("envelope: {e}")))?;
+        let value = serde_json::to_vec(&envelope)
+            .map_err(|e| IngestError::Internal(format!("envelope: {e}")))?;
         let key = match (route.has_resume, self.correlation_value) {
             (true, Some(v)) => v.to_owned(),
             _ => envelope.webhook_id.clone(),
@@ -215,13 +234,21 @@ impl Accepted<'_> {
             ("Fx-Event-Id", self.event_id.clone()),
             ("Fx-Trigger-Type", trigger_type_header(route)),
         ];
-        Ok(Record { event_id: self.event_id, key, value, headers })
+        Ok(Record {
+            event_id: self.event_id,
+            key,
+            value,
+            headers,
+        })
     }
 }
 
 /// `START_PROCESS`, `RESUME_PROCESS`, or both comma-separated (in that order) when the webhook has both.
 fn trigger_type_header(route: &Route) -> String {
-    let start = route.bindings.iter().any(|b| b.trigger_type == TriggerType::StartProcess);
+    let start = route
+        .bindings
+        .iter()
+        .any(|b| b.trigger_type == TriggerType::StartProcess);
     match (start, route.has_resume) {
         (true, true) => "START_PROCESS,RESUME_PROCESS".to_owned(),
         (false, true) => "RESUME_PROCESS".to_owned(),
@@ -232,7 +259,9 @@ fn trigger_type_header(route: &Route) -> String {
 #[cfg(test)]
 mod tests {
     use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, TriggerBinding};
-    use gateway_shared::{AppId, CorrelationPath, OrganizationId, Provider, WebhookId, WorkspaceId};
+    use gateway_shared::{
+        AppId, CorrelationPath, OrganizationId, Provider, WebhookId, WorkspaceId,
+    };
     use http::HeaderValue;
 
     use super::*;
@@ -246,29 +275,53 @@ mod tests {
 
     #[test]
     fn payloads_follow_the_content_type() {
-        assert_eq!(decode_payload(&ct("application/json"), br#"{"a":1}"#).ok(), Some(serde_json::json!({"a":1})));
+        assert_eq!(
+            decode_payload(&ct("application/json"), br#"{"a":1}"#).ok(),
+            Some(serde_json::json!({"a":1}))
+        );
         assert_eq!(
             decode_payload(&ct("application/vnd.api+json; charset=utf-8"), b"[1]").ok(),
             Some(serde_json::json!([1]))
         );
-        assert!(matches!(decode_payload(&ct("application/json"), b"{nope"), Err(IngestError::InvalidJson(_))));
-        assert!(matches!(decode_payload(&ct("Application/JSON"), b""), Err(IngestError::InvalidJson(_))));
-        assert_eq!(decode_payload(&ct("text/plain"), b"{\"a\":1}").ok(), Some(Value::String("{\"a\":1}".into())));
+        assert!(matches!(
+            decode_payload(&ct("application/json"), b"{nope"),
+            Err(IngestError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            decode_payload(&ct("Application/JSON"), b""),
+            Err(IngestError::InvalidJson(_))
+        ));
+        assert_eq!(
+            decode_payload(&ct("text/plain"), b"{\"a\":1}").ok(),
+            Some(Value::String("{\"a\":1}".into()))
+        );
         assert_eq!(
             decode_payload(&ct("application/x-www-form-urlencoded"), b"a=1&b=x%20y&b=3").ok(),
             Some(serde_json::json!({"a":"1","b":["x y","3"]}))
         );
-        assert_eq!(decode_payload(&HeaderMap::new(), br#"{"a":1}"#).ok(), Some(serde_json::json!({"a":1})));
-        assert_eq!(decode_payload(&HeaderMap::new(), b"plain").ok(), Some(Value::String("plain".into())));
+        assert_eq!(
+            decode_payload(&HeaderMap::new(), br#"{"a":1}"#).ok(),
+            Some(serde_json::json!({"a":1}))
+        );
+        assert_eq!(
+            decode_payload(&HeaderMap::new(), b"plain").ok(),
+            Some(Value::String("plain".into()))
+        );
     }
 
     #[test]
     fn header_names_are_canonical() {
         assert_eq!(canonical_header_name("content-type"), "Content-Type");
         assert_eq!(canonical_header_name("x-forwarded-for"), "X-Forwarded-For");
-        assert_eq!(canonical_header_name("x-hub-signature-256"), "X-Hub-Signature-256");
+        assert_eq!(
+            canonical_header_name("x-hub-signature-256"),
+            "X-Hub-Signature-256"
+        );
         assert_eq!(canonical_header_name("x-request-id"), "X-Request-ID");
-        assert_eq!(canonical_header_name("x-github-delivery"), "X-GitHub-Delivery");
+        assert_eq!(
+            canonical_header_name("x-github-delivery"),
+            "X-GitHub-Delivery"
+        );
     }
 
     fn route(bindings: Vec<TriggerBinding>, path: Option<&str>) -> Route {
@@ -282,7 +335,9 @@ mod tests {
             provider: Provider::Generic,
             api_keys: vec![ApiKeyHash::of("k")],
             secrets: ProviderSecrets::default(),
-            has_resume: bindings.iter().any(|b| b.trigger_type == TriggerType::ResumeProcess),
+            has_resume: bindings
+                .iter()
+                .any(|b| b.trigger_type == TriggerType::ResumeProcess),
             bindings,
             correlation: path.map(|p| CorrelationPath::parse(p).expect("valid")),
             include_raw_body: true,
@@ -303,7 +358,10 @@ mod tests {
     #[test]
     fn envelope_and_key_for_start_and_resume() {
         let r = route(
-            vec![binding(TriggerType::StartProcess), binding(TriggerType::ResumeProcess)],
+            vec![
+                binding(TriggerType::StartProcess),
+                binding(TriggerType::ResumeProcess),
+            ],
             Some("application.applicationId"),
         );
         let mut headers = HeaderMap::new();
@@ -326,16 +384,24 @@ mod tests {
         let v: Value = serde_json::from_slice(&rec.value).expect("json");
         assert_eq!(v["eventId"], "evt");
         assert_eq!(v["webhookId"], r.key.webhook_id.to_string());
-        assert_eq!(v["triggers"][0], serde_json::json!({"triggerType":"START_PROCESS","processDefinitionId":"proc","nodeId":"node"}));
+        assert_eq!(
+            v["triggers"][0],
+            serde_json::json!({"triggerType":"START_PROCESS","processDefinitionId":"proc","nodeId":"node"})
+        );
         assert_eq!(
             v["triggers"][1],
             serde_json::json!({"triggerType":"RESUME_PROCESS","processDefinitionId":"proc","nodeId":"node",
                 "processCorrelationKey":"applicationId","correlationValue":"A-17","processKey":"scan"})
         );
-        assert_eq!(v["webhookMessage"]["headers"]["X-Multi"], serde_json::json!(["a", "b"]));
+        assert_eq!(
+            v["webhookMessage"]["headers"]["X-Multi"],
+            serde_json::json!(["a", "b"])
+        );
         assert_eq!(v["webhookMessage"]["payload"], payload);
         assert_eq!(v["webhookMessage"]["rawBody"], "cmF3");
-        assert!(rec.headers.contains(&("Fx-Trigger-Type", "START_PROCESS,RESUME_PROCESS".to_owned())));
+        assert!(rec
+            .headers
+            .contains(&("Fx-Trigger-Type", "START_PROCESS,RESUME_PROCESS".to_owned())));
 
         let start_only = route(vec![binding(TriggerType::StartProcess)], None);
         let rec = Accepted {
@@ -350,6 +416,8 @@ mod tests {
         .into_record()
         .expect("builds");
         assert_eq!(rec.key, start_only.key.webhook_id.to_string());
-        assert!(rec.headers.contains(&("Fx-Trigger-Type", "START_PROCESS".to_owned())));
+        assert!(rec
+            .headers
+            .contains(&("Fx-Trigger-Type", "START_PROCESS".to_owned())));
     }
 }

@@ -105,17 +105,25 @@ impl IngestError {
             IngestError::NotFound => (StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND"),
             IngestError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "NOT_READY"),
             IngestError::ProviderMismatch => (StatusCode::BAD_REQUEST, "PROVIDER_MISMATCH"),
-            IngestError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            IngestError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+            }
             IngestError::ApiKeyMissing => (StatusCode::UNAUTHORIZED, "API_KEY_MISSING"),
             IngestError::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "API_KEY_INVALID"),
-            IngestError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            IngestError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+            }
             IngestError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "BODY_TIMEOUT"),
             IngestError::BodyRead => (StatusCode::BAD_REQUEST, "BODY_READ_FAILED"),
             IngestError::SignatureInvalid(_) => (StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID"),
             IngestError::VerificationFailed => (StatusCode::FORBIDDEN, "VERIFICATION_FAILED"),
             IngestError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
-            IngestError::CorrelationUnresolved(_) => (StatusCode::BAD_REQUEST, "CORRELATION_KEY_UNRESOLVED"),
-            IngestError::BrokerUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE"),
+            IngestError::CorrelationUnresolved(_) => {
+                (StatusCode::BAD_REQUEST, "CORRELATION_KEY_UNRESOLVED")
+            }
+            IngestError::BrokerUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE")
+            }
             IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }
@@ -135,14 +143,21 @@ impl IngestError {
         let mut resp = json_response(status, &body);
         match self {
             IngestError::MethodNotAllowed { allow } => {
-                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             IngestError::BrokerUnavailable { .. } | IngestError::NotReady => {
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs()),
+                );
             }
-            IngestError::BodyTimeout | IngestError::BodyRead | IngestError::PayloadTooLarge { .. } => {
+            IngestError::BodyTimeout
+            | IngestError::BodyRead
+            | IngestError::PayloadTooLarge { .. } => {
                 // The rest of the body is not read: the connection cannot be reused.
-                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -155,8 +170,10 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<F
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -170,8 +187,17 @@ mod tests {
         let resp = e.to_response(Duration::from_secs(7));
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.expect("full body").to_bytes();
-        (status, serde_json::from_slice(&bytes).expect("json"), headers)
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("full body")
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).expect("json"),
+            headers,
+        )
     }
 
     #[tokio::test]
@@ -193,9 +219,13 @@ mod tests {
 
     #[tokio::test]
     async fn broker_errors_say_when_to_retry_and_internal_detail_stays_inside() {
-        let (status, _, headers) = body_of(IngestError::BrokerUnavailable { reason: "x".into() }).await;
+        let (status, _, headers) =
+            body_of(IngestError::BrokerUnavailable { reason: "x".into() }).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"7"[..]));
+        assert_eq!(
+            headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"7"[..])
+        );
         let (status, body, _) = body_of(IngestError::Internal("secret detail".into())).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.to_string().contains("secret detail"));

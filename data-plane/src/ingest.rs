@@ -80,12 +80,19 @@ fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
 fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v)
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 fn provider_label(p: Provider) -> &'static str {
@@ -161,7 +168,10 @@ impl Ingest {
 
         let (parts, body) = req.into_parts();
         let mut read_body = None;
-        match self.after_routing(&route, &parts, body, &mut read_body, outcome).await {
+        match self
+            .after_routing(&route, &parts, body, &mut read_body, outcome)
+            .await
+        {
             Ok(ok) => Ok(ok),
             Err(error) => {
                 let (status, code) = error.status_and_code();
@@ -209,12 +219,18 @@ impl Ingest {
         }
 
         if meta_get {
-            let challenge =
-                meta::verify_subscription(query, route.secrets.verify_token.as_ref()).ok_or(IngestError::VerificationFailed)?;
+            let challenge = meta::verify_subscription(query, route.secrets.verify_token.as_ref())
+                .ok_or(IngestError::VerificationFailed)?;
             let mut resp = Response::new(Full::new(Bytes::from(challenge)));
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             return Ok((resp, "handshake"));
         }
 
@@ -226,7 +242,9 @@ impl Ingest {
         // 4. Provider check.
         match providers::verify_post(route, &parts.headers, body, now) {
             Ok(Verified::Publish) => {}
-            Ok(Verified::Handshake(answer)) => return Ok((json_response(StatusCode::OK, &answer), "handshake")),
+            Ok(Verified::Handshake(answer)) => {
+                return Ok((json_response(StatusCode::OK, &answer), "handshake"))
+            }
             Err(failure) => {
                 outcome.detail = Some(failure.as_str().to_owned());
                 return Err(IngestError::SignatureInvalid(failure));
@@ -238,9 +256,10 @@ impl Ingest {
 
         // 6. Correlation (RESUME bindings).
         let correlation_value = match (&route.correlation, route.has_resume) {
-            (Some(path), true) => {
-                Some(path.resolve(&payload).map_err(|e| IngestError::CorrelationUnresolved(e.to_string()))?)
-            }
+            (Some(path), true) => Some(
+                path.resolve(&payload)
+                    .map_err(|e| IngestError::CorrelationUnresolved(e.to_string()))?,
+            ),
             _ => None,
         };
 
@@ -262,7 +281,9 @@ impl Ingest {
         self.metrics.publish(published.is_ok(), started.elapsed());
         if let Err(e) = published {
             outcome.detail = Some(e.to_string());
-            return Err(IngestError::BrokerUnavailable { reason: e.to_string() });
+            return Err(IngestError::BrokerUnavailable {
+                reason: e.to_string(),
+            });
         }
         let answer = serde_json::json!({"status": "accepted", "eventId": event_id});
         Ok((json_response(StatusCode::OK, &answer), "accepted"))
@@ -279,7 +300,10 @@ mod tests {
         let generic = format!("/webhooks/incoming/{ids}");
         let (seg, key) = parse_path(&generic).expect("generic");
         assert_eq!(seg, None);
-        assert_eq!(key.webhook_id.to_string(), "7f1c2a9e-0000-4000-8000-000000000004");
+        assert_eq!(
+            key.webhook_id.to_string(),
+            "7f1c2a9e-0000-4000-8000-000000000004"
+        );
         let slack = format!("/webhooks/incoming/slack/{ids}");
         let (seg, _) = parse_path(&slack).expect("slack");
         assert_eq!(seg, Some("slack"));

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod distribution;
 pub mod envelope;
 pub mod error;
 pub mod ingest;
@@ -18,7 +19,6 @@ pub mod publish;
 pub mod reporter;
 pub mod routing;
 pub mod server;
-pub mod distribution;
 
 pub use config::Config;
 pub use error::IngestError;
@@ -65,9 +65,10 @@ impl DataPlane {
         let publisher = Arc::new(Publisher::new(&config).context("creating the kafka producer")?);
         let routes = Routes::new();
         if let Some(path) = &config.snapshot_file {
-            let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let snapshot: ConfigSnapshot =
-                serde_json::from_slice(&text).with_context(|| format!("parsing {} as a config snapshot", path.display()))?;
+            let text =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let snapshot: ConfigSnapshot = serde_json::from_slice(&text)
+                .with_context(|| format!("parsing {} as a config snapshot", path.display()))?;
             let version = snapshot.version;
             routes
                 .apply_snapshot(snapshot)
@@ -112,7 +113,11 @@ impl DataPlane {
 
     /// Serves both listeners until `shutdown` is cancelled; then stops accepting, finishes in-flight
     /// requests (up to the grace period) and flushes the producer.
-    pub async fn serve(self, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let admin_state = Arc::new(admin::AdminState {
             routes: self.routes.clone(),
             draining: Default::default(),
@@ -144,7 +149,11 @@ impl DataPlane {
             stream_stop.clone(),
         )?;
         let admin_stop = CancellationToken::new();
-        let admin_task = tokio::spawn(admin::serve(listeners.admin, admin_state.clone(), admin_stop.clone()));
+        let admin_task = tokio::spawn(admin::serve(
+            listeners.admin,
+            admin_state.clone(),
+            admin_stop.clone(),
+        ));
         let public_stop = CancellationToken::new();
         let public_task = tokio::spawn(server::serve_public(
             listeners.public,
@@ -165,7 +174,9 @@ impl DataPlane {
             tracing::error!(error = %e, "public listener task failed");
         }
         let publisher = self.publisher.clone();
-        let flushed = tokio::task::spawn_blocking(move || publisher.flush_blocking(Duration::from_secs(10))).await;
+        let flushed =
+            tokio::task::spawn_blocking(move || publisher.flush_blocking(Duration::from_secs(10)))
+                .await;
         match flushed {
             Ok(Ok(())) => tracing::info!("producer flushed"),
             Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete"),
@@ -179,6 +190,10 @@ impl DataPlane {
 }
 
 /// Builds a [`DataPlane`] from `config` and serves until `shutdown` is cancelled.
-pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     DataPlane::new(config)?.serve(listeners, shutdown).await
 }

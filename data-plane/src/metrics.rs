@@ -50,9 +50,15 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("webhook_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Webhook requests by provider and outcome", requests.clone());
+        registry.register(
+            "requests",
+            "Webhook requests by provider and outcome",
+            requests.clone(),
+        );
         let publish_seconds = Family::<PublishLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
         registry.register(
             "publish_duration_seconds",
@@ -60,9 +66,17 @@ impl Metrics {
             publish_seconds.clone(),
         );
         let config_version = Gauge::default();
-        registry.register("config_version", "Applied config snapshot version (-1 before the first)", config_version.clone());
+        registry.register(
+            "config_version",
+            "Applied config snapshot version (-1 before the first)",
+            config_version.clone(),
+        );
         let webhooks = Gauge::default();
-        registry.register("routing_webhooks", "Active webhooks in the routing table", webhooks.clone());
+        registry.register(
+            "routing_webhooks",
+            "Active webhooks in the routing table",
+            webhooks.clone(),
+        );
         let snapshot_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "config_age_seconds",
@@ -70,7 +84,11 @@ impl Metrics {
             snapshot_age_seconds.clone(),
         );
         let producer_in_flight = Gauge::default();
-        registry.register("producer_in_flight", "Records waiting in the producer for the broker", producer_in_flight.clone());
+        registry.register(
+            "producer_in_flight",
+            "Records waiting in the producer for the broker",
+            producer_in_flight.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -84,7 +102,9 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn request(&self, provider: &'static str, outcome: &'static str) {
-        self.requests.get_or_create(&RequestLabels { provider, outcome }).inc();
+        self.requests
+            .get_or_create(&RequestLabels { provider, outcome })
+            .inc();
     }
 
     /// Observes one publish.
@@ -99,8 +119,10 @@ impl Metrics {
     pub fn encode(&self, routes: &Routes, producer_in_flight: i32) -> String {
         match routes.load() {
             Some(t) => {
-                self.config_version.set(i64::try_from(t.version()).unwrap_or(i64::MAX));
-                self.webhooks.set(i64::try_from(t.len()).unwrap_or(i64::MAX));
+                self.config_version
+                    .set(i64::try_from(t.version()).unwrap_or(i64::MAX));
+                self.webhooks
+                    .set(i64::try_from(t.len()).unwrap_or(i64::MAX));
                 let age = SystemTime::now()
                     .duration_since(t.applied_at())
                     .unwrap_or_default();

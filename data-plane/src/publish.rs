@@ -53,6 +53,7 @@ pub struct Publisher {
     producer: FutureProducer<GatewayProducerContext>,
     topic: String,
     deadline: Duration,
+    outer_deadline: Duration,
     fatal: Arc<AtomicBool>,
 }
 
@@ -63,29 +64,49 @@ impl Publisher {
         for (k, v) in &config.kafka_properties {
             cc.set(k, v);
         }
-        let deadline_ms = config.produce_timeout.as_millis().to_string();
+        let message_timeout = config.kafka_message_timeout.unwrap_or(config.produce_timeout);
         cc.set("bootstrap.servers", &config.kafka_bootstrap)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             // librdkafka gives up on the record at the same deadline the request waits, so an event
             // answered 503 is not written later behind the caller's back (barring a race at the edge).
-            .set("message.timeout.ms", &deadline_ms)
-            .set("queue.buffering.max.messages", config.producer_queue_messages.to_string())
-            .set("queue.buffering.max.kbytes", config.producer_queue_kbytes.to_string())
+            .set("message.timeout.ms", message_timeout.as_millis().to_string())
+            .set(
+                "queue.buffering.max.messages",
+                config.producer_queue_messages.to_string(),
+            )
+            .set(
+                "queue.buffering.max.kbytes",
+                config.producer_queue_kbytes.to_string(),
+            )
             .set("linger.ms", "2")
             // Come back quickly after a broker restart.
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "1000");
-        if !config.kafka_properties.iter().any(|(k, _)| k == "client.id") {
+        if !config
+            .kafka_properties
+            .iter()
+            .any(|(k, _)| k == "client.id")
+        {
             cc.set("client.id", "webhook-gateway-data-plane");
         }
         let fatal = Arc::new(AtomicBool::new(false));
-        let context = GatewayProducerContext { fatal: fatal.clone() };
+        let context = GatewayProducerContext {
+            fatal: fatal.clone(),
+        };
         let producer: FutureProducer<GatewayProducerContext> = cc.create_with_context(context)?;
         Ok(Publisher {
             producer,
             topic: config.kafka_topic.clone(),
             deadline: config.produce_timeout,
+            // With the defaults librdkafka fails the record at the deadline itself; this outer bound
+            // only guards against a report that never comes. With a longer message timeout the
+            // request stops waiting at the deadline and librdkafka keeps trying in the background.
+            outer_deadline: if message_timeout > config.produce_timeout {
+                config.produce_timeout
+            } else {
+                config.produce_timeout + Duration::from_millis(500)
+            },
             fatal,
         })
     }
@@ -94,7 +115,10 @@ impl Publisher {
     pub async fn publish(&self, record: &Record) -> Result<(i32, i64), PublishError> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (name, value) in &record.headers {
-            headers = headers.insert(Header { key: name, value: Some(value.as_bytes()) });
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
         }
         let fr = FutureRecord::to(&self.topic)
             .key(record.key.as_bytes())
@@ -102,13 +126,12 @@ impl Publisher {
             .headers(headers);
         let delivery = match self.producer.send_result(fr) {
             Ok(d) => d,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => return Err(PublishError::QueueFull),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                return Err(PublishError::QueueFull)
+            }
             Err((e, _)) => return Err(PublishError::Kafka(e)),
         };
-        // librdkafka enforces the deadline itself (message.timeout.ms); this outer bound only guards
-        // against a delivery report that never comes.
-        let outer = self.deadline + Duration::from_millis(500);
-        match tokio::time::timeout(outer, delivery).await {
+        match tokio::time::timeout(self.outer_deadline, delivery).await {
             Ok(Ok(Ok(d))) => Ok((d.partition, d.offset)),
             Ok(Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _)))) => {
                 Err(PublishError::Deadline(self.deadline))

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
-use gateway_shared::snapshot::{ApiKeyHash, ConfigDelta, ConfigSnapshot, ProviderSecrets, TriggerBinding, WebhookConfig};
-use gateway_shared::{AppId, CorrelationPath, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId};
+use gateway_shared::snapshot::{
+    ApiKeyHash, ConfigDelta, ConfigSnapshot, ProviderSecrets, TriggerBinding, WebhookConfig,
+};
+use gateway_shared::{
+    AppId, CorrelationPath, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId,
+};
 use subtle::ConstantTimeEq;
 
 /// The four ids of a webhook URL.
@@ -60,14 +64,22 @@ impl Route {
     }
 
     fn compile(w: WebhookConfig) -> Result<Route, ApplyError> {
-        let invalid = |reason: String| ApplyError::InvalidWebhook { webhook_id: w.webhook_id, reason };
+        let invalid = |reason: String| ApplyError::InvalidWebhook {
+            webhook_id: w.webhook_id,
+            reason,
+        };
         let correlation = match &w.correlation_key_path {
             Some(text) => Some(CorrelationPath::parse(text).map_err(|e| invalid(e.to_string()))?),
             None => None,
         };
-        let has_resume = w.bindings.iter().any(|b| b.trigger_type == TriggerType::ResumeProcess);
+        let has_resume = w
+            .bindings
+            .iter()
+            .any(|b| b.trigger_type == TriggerType::ResumeProcess);
         if has_resume && correlation.is_none() {
-            return Err(invalid("a RESUME_PROCESS binding needs a correlation key path".to_owned()));
+            return Err(invalid(
+                "a RESUME_PROCESS binding needs a correlation key path".to_owned(),
+            ));
         }
         Ok(Route {
             key: RouteKey {
@@ -150,7 +162,11 @@ impl RoutingTable {
             });
         }
         // Compile first so a bad upsert leaves nothing half-applied.
-        let upserts = delta.upserts.into_iter().map(Route::compile).collect::<Result<Vec<_>, _>>()?;
+        let upserts = delta
+            .upserts
+            .into_iter()
+            .map(Route::compile)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut routes = self.routes.clone();
         for id in &delta.removals {
             routes.remove(id);
@@ -287,11 +303,22 @@ mod tests {
         let key = key_of(&w);
         let routes = Routes::new();
         assert!(!routes.is_ready());
-        routes.apply_snapshot(ConfigSnapshot { version: 1, webhooks: vec![w] }).expect("applies");
+        routes
+            .apply_snapshot(ConfigSnapshot {
+                version: 1,
+                webhooks: vec![w],
+            })
+            .expect("applies");
         let t = routes.load().expect("loaded");
         assert!(t.get(&key).is_some());
-        let other_app = RouteKey { app_id: AppId::new_random(), ..key };
-        assert!(t.get(&other_app).is_none(), "a webhook id under another app is not found");
+        let other_app = RouteKey {
+            app_id: AppId::new_random(),
+            ..key
+        };
+        assert!(
+            t.get(&other_app).is_none(),
+            "a webhook id under another app is not found"
+        );
     }
 
     #[test]
@@ -300,11 +327,35 @@ mod tests {
         let b = webhook(Provider::Slack);
         let (ka, kb) = (key_of(&a), key_of(&b));
         let routes = Routes::new();
-        assert_eq!(routes.apply_delta(ConfigDelta::default()), Err(ApplyError::NoSnapshot));
-        routes.apply_snapshot(ConfigSnapshot { version: 5, webhooks: vec![a.clone()] }).expect("applies");
-        let stale = ConfigDelta { from_version: 4, to_version: 6, upserts: vec![b.clone()], removals: vec![] };
-        assert!(matches!(routes.apply_delta(stale), Err(ApplyError::VersionMismatch { current: 5, from_version: 4 })));
-        let ok = ConfigDelta { from_version: 5, to_version: 6, upserts: vec![b], removals: vec![a.webhook_id] };
+        assert_eq!(
+            routes.apply_delta(ConfigDelta::default()),
+            Err(ApplyError::NoSnapshot)
+        );
+        routes
+            .apply_snapshot(ConfigSnapshot {
+                version: 5,
+                webhooks: vec![a.clone()],
+            })
+            .expect("applies");
+        let stale = ConfigDelta {
+            from_version: 4,
+            to_version: 6,
+            upserts: vec![b.clone()],
+            removals: vec![],
+        };
+        assert!(matches!(
+            routes.apply_delta(stale),
+            Err(ApplyError::VersionMismatch {
+                current: 5,
+                from_version: 4
+            })
+        ));
+        let ok = ConfigDelta {
+            from_version: 5,
+            to_version: 6,
+            upserts: vec![b],
+            removals: vec![a.webhook_id],
+        };
         routes.apply_delta(ok).expect("applies");
         let t = routes.load().expect("loaded");
         assert_eq!(t.version(), 6);
@@ -316,11 +367,19 @@ mod tests {
     fn invalid_data_is_rejected_and_the_old_table_kept() {
         let good = webhook(Provider::Generic);
         let routes = Routes::new();
-        routes.apply_snapshot(ConfigSnapshot { version: 1, webhooks: vec![good.clone()] }).expect("applies");
+        routes
+            .apply_snapshot(ConfigSnapshot {
+                version: 1,
+                webhooks: vec![good.clone()],
+            })
+            .expect("applies");
 
         let mut bad_path = webhook(Provider::Generic);
         bad_path.correlation_key_path = Some("a..b".into());
-        let err = routes.apply_snapshot(ConfigSnapshot { version: 2, webhooks: vec![bad_path] });
+        let err = routes.apply_snapshot(ConfigSnapshot {
+            version: 2,
+            webhooks: vec![bad_path],
+        });
         assert!(matches!(err, Err(ApplyError::InvalidWebhook { .. })));
 
         let mut resume_without_path = webhook(Provider::Generic);
@@ -331,11 +390,25 @@ mod tests {
             process_correlation_key: Some("k".into()),
             process_key: Some("pk".into()),
         });
-        let delta = ConfigDelta { from_version: 1, to_version: 2, upserts: vec![resume_without_path], removals: vec![] };
-        assert!(matches!(routes.apply_delta(delta), Err(ApplyError::InvalidWebhook { .. })));
+        let delta = ConfigDelta {
+            from_version: 1,
+            to_version: 2,
+            upserts: vec![resume_without_path],
+            removals: vec![],
+        };
+        assert!(matches!(
+            routes.apply_delta(delta),
+            Err(ApplyError::InvalidWebhook { .. })
+        ));
 
-        let dup = ConfigSnapshot { version: 3, webhooks: vec![good.clone(), good.clone()] };
-        assert!(matches!(routes.apply_snapshot(dup), Err(ApplyError::DuplicateWebhook { .. })));
+        let dup = ConfigSnapshot {
+            version: 3,
+            webhooks: vec![good.clone(), good.clone()],
+        };
+        assert!(matches!(
+            routes.apply_snapshot(dup),
+            Err(ApplyError::DuplicateWebhook { .. })
+        ));
 
         assert_eq!(routes.version(), Some(1));
         assert!(routes.load().expect("loaded").get(&key_of(&good)).is_some());
@@ -346,12 +419,18 @@ mod tests {
         let mut w = webhook(Provider::Generic);
         w.api_keys = vec![
             ApiKeyHash::of("current"),
-            ApiKeyHash { not_after: Some(1_000), ..ApiKeyHash::of("previous") },
+            ApiKeyHash {
+                not_after: Some(1_000),
+                ..ApiKeyHash::of("previous")
+            },
         ];
         let r = Route::compile(w).expect("valid");
         assert!(r.accepts_api_key("current", 5_000));
         assert!(r.accepts_api_key("previous", 1_000));
-        assert!(!r.accepts_api_key("previous", 1_001), "expired after its grace window");
+        assert!(
+            !r.accepts_api_key("previous", 1_001),
+            "expired after its grace window"
+        );
         assert!(!r.accepts_api_key("wrong", 0));
         assert!(!r.accepts_api_key("", 0));
     }

@@ -62,7 +62,12 @@ fn builder(s: &ConnSettings) -> auto::Builder<TokioExecutor> {
 }
 
 /// Serves the public listener until `shutdown`, then drains connections for up to the grace period.
-pub async fn serve_public(listener: TcpListener, ingest: Arc<Ingest>, settings: ConnSettings, shutdown: CancellationToken) {
+pub async fn serve_public(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    settings: ConnSettings,
+    shutdown: CancellationToken,
+) {
     let builder = builder(&settings);
     let graceful = GracefulShutdown::new();
     loop {
@@ -89,7 +94,11 @@ pub async fn serve_public(listener: TcpListener, ingest: Arc<Ingest>, settings: 
                 async move { Ok::<_, Infallible>(ingest.handle(req).await) }
             })
         };
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
+        let conn = graceful.watch(
+            builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned(),
+        );
         let header_read_timeout = settings.header_read_timeout;
         tokio::spawn(async move {
             tokio::pin!(conn);
@@ -115,7 +124,10 @@ pub async fn serve_public(listener: TcpListener, ingest: Arc<Ingest>, settings: 
     }
     drop(listener);
     tracing::info!("public listener closed; draining in-flight requests");
-    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = ?settings.shutdown_grace, "in-flight requests did not finish within the shutdown grace period");
     }
 }

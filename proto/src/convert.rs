@@ -2,7 +2,9 @@
 //! turns `WebhookConfig`s into `WebhookRoute`s; the data plane turns them back and rejects (NACKs)
 //! anything malformed instead of serving it.
 
-use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, SigningSecret, TriggerBinding, WebhookConfig, WebhookOptions};
+use gateway_shared::snapshot::{
+    ApiKeyHash, ProviderSecrets, SigningSecret, TriggerBinding, WebhookConfig, WebhookOptions,
+};
 use gateway_shared::{Provider, Secret, TriggerType};
 
 use crate::v1;
@@ -133,16 +135,21 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
     type Error = RouteError;
 
     fn try_from(r: v1::WebhookRoute) -> Result<Self, Self::Error> {
-        let provider = provider_from_proto(r.provider).ok_or_else(|| RouteError::UnknownProvider {
-            webhook_id: r.webhook_id.clone(),
-            value: r.provider,
-        })?;
+        let provider =
+            provider_from_proto(r.provider).ok_or_else(|| RouteError::UnknownProvider {
+                webhook_id: r.webhook_id.clone(),
+                value: r.provider,
+            })?;
         let mut api_keys = Vec::with_capacity(r.api_keys.len());
         for k in r.api_keys {
-            let sha256: [u8; 32] = k.sha256.as_slice().try_into().map_err(|_| RouteError::BadKeyHash {
-                webhook_id: r.webhook_id.clone(),
-                len: k.sha256.len(),
-            })?;
+            let sha256: [u8; 32] =
+                k.sha256
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| RouteError::BadKeyHash {
+                        webhook_id: r.webhook_id.clone(),
+                        len: k.sha256.len(),
+                    })?;
             api_keys.push(ApiKeyHash {
                 sha256,
                 not_after: k.not_after_unix,
@@ -150,9 +157,11 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
         }
         let mut bindings = Vec::with_capacity(r.bindings.len());
         for b in r.bindings {
-            let trigger_type = trigger_type_from_proto(b.trigger_type).ok_or_else(|| RouteError::UnknownTriggerType {
-                webhook_id: r.webhook_id.clone(),
-                value: b.trigger_type,
+            let trigger_type = trigger_type_from_proto(b.trigger_type).ok_or_else(|| {
+                RouteError::UnknownTriggerType {
+                    webhook_id: r.webhook_id.clone(),
+                    value: b.trigger_type,
+                }
             })?;
             bindings.push(TriggerBinding {
                 trigger_type,
@@ -163,13 +172,19 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
             });
         }
         Ok(WebhookConfig {
-            webhook_id: r.webhook_id.parse().map_err(|_| RouteError::BadId { field: "webhook_id" })?,
-            organization_id: r
-                .organization_id
+            webhook_id: r.webhook_id.parse().map_err(|_| RouteError::BadId {
+                field: "webhook_id",
+            })?,
+            organization_id: r.organization_id.parse().map_err(|_| RouteError::BadId {
+                field: "organization_id",
+            })?,
+            workspace_id: r.workspace_id.parse().map_err(|_| RouteError::BadId {
+                field: "workspace_id",
+            })?,
+            app_id: r
+                .app_id
                 .parse()
-                .map_err(|_| RouteError::BadId { field: "organization_id" })?,
-            workspace_id: r.workspace_id.parse().map_err(|_| RouteError::BadId { field: "workspace_id" })?,
-            app_id: r.app_id.parse().map_err(|_| RouteError::BadId { field: "app_id" })?,
+                .map_err(|_| RouteError::BadId { field: "app_id" })?,
             provider,
             api_keys,
             secrets: ProviderSecrets {
@@ -205,9 +220,18 @@ mod tests {
             workspace_id: WorkspaceId::new_random(),
             app_id: AppId::new_random(),
             provider: Provider::Meta,
-            api_keys: vec![ApiKeyHash::of("k"), ApiKeyHash { sha256: [7; 32], not_after: Some(99) }],
+            api_keys: vec![
+                ApiKeyHash::of("k"),
+                ApiKeyHash {
+                    sha256: [7; 32],
+                    not_after: Some(99),
+                },
+            ],
             secrets: ProviderSecrets {
-                signing: vec![SigningSecret { value: Secret::new("app-secret".into()), not_after: None }],
+                signing: vec![SigningSecret {
+                    value: Secret::new("app-secret".into()),
+                    not_after: None,
+                }],
                 verify_token: Some(Secret::new("vt".into())),
             },
             bindings: vec![TriggerBinding {
@@ -218,7 +242,9 @@ mod tests {
                 process_key: Some("scan".into()),
             }],
             correlation_key_path: Some("entry[0].id".into()),
-            options: WebhookOptions { include_raw_body: true },
+            options: WebhookOptions {
+                include_raw_body: true,
+            },
         }
     }
 
@@ -230,7 +256,13 @@ mod tests {
         assert_eq!(back.provider, Provider::Meta);
         assert_eq!(back.api_keys, w.api_keys);
         assert_eq!(back.secrets.signing[0].value.expose(), "app-secret");
-        assert_eq!(back.secrets.verify_token.as_ref().map(|t| t.expose().as_str()), Some("vt"));
+        assert_eq!(
+            back.secrets
+                .verify_token
+                .as_ref()
+                .map(|t| t.expose().as_str()),
+            Some("vt")
+        );
         assert_eq!(back.bindings, w.bindings);
         assert_eq!(back.correlation_key_path, w.correlation_key_path);
         assert!(back.options.include_raw_body);
@@ -240,15 +272,27 @@ mod tests {
     fn unknown_provider_and_bad_hash_are_rejected() {
         let mut r = v1::WebhookRoute::from(&sample());
         r.provider = 99;
-        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::UnknownProvider { value: 99, .. })));
+        assert!(matches!(
+            WebhookConfig::try_from(r),
+            Err(RouteError::UnknownProvider { value: 99, .. })
+        ));
         let mut r = v1::WebhookRoute::from(&sample());
         r.provider = 0;
-        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::UnknownProvider { .. })));
+        assert!(matches!(
+            WebhookConfig::try_from(r),
+            Err(RouteError::UnknownProvider { .. })
+        ));
         let mut r = v1::WebhookRoute::from(&sample());
         r.api_keys[0].sha256.pop();
-        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::BadKeyHash { len: 31, .. })));
+        assert!(matches!(
+            WebhookConfig::try_from(r),
+            Err(RouteError::BadKeyHash { len: 31, .. })
+        ));
         let mut r = v1::WebhookRoute::from(&sample());
         r.app_id = "nope".into();
-        assert!(matches!(WebhookConfig::try_from(r), Err(RouteError::BadId { field: "app_id" })));
+        assert!(matches!(
+            WebhookConfig::try_from(r),
+            Err(RouteError::BadId { field: "app_id" })
+        ));
     }
 }

@@ -147,8 +147,12 @@ impl CorrelationPath {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            Value::Null => Err(ResolveError::Null { at: self.to_string() }),
-            Value::Array(_) | Value::Object(_) => Err(ResolveError::NotScalar { at: self.to_string() }),
+            Value::Null => Err(ResolveError::Null {
+                at: self.to_string(),
+            }),
+            Value::Array(_) | Value::Object(_) => Err(ResolveError::NotScalar {
+                at: self.to_string(),
+            }),
         }
     }
 
@@ -196,13 +200,21 @@ mod tests {
 
     #[test]
     fn resolves_the_documented_examples() {
-        let p = CorrelationPath::parse("entry[0].changes[0].value.messages[0].text.body").expect("valid");
+        let p = CorrelationPath::parse("entry[0].changes[0].value.messages[0].text.body")
+            .expect("valid");
         assert_eq!(p.resolve(&whatsapp()), Ok("hello".to_owned()));
         let orders = json!({"data":{"orders":[{"id":1},{"id":2},{"id":"third"}]}});
-        assert_eq!(CorrelationPath::parse("data.orders[2].id").expect("valid").resolve(&orders), Ok("third".into()));
+        assert_eq!(
+            CorrelationPath::parse("data.orders[2].id")
+                .expect("valid")
+                .resolve(&orders),
+            Ok("third".into())
+        );
         let app = json!({"application":{"applicationId":"A-17"}});
         assert_eq!(
-            CorrelationPath::parse("application.applicationId").expect("valid").resolve(&app),
+            CorrelationPath::parse("application.applicationId")
+                .expect("valid")
+                .resolve(&app),
             Ok("A-17".into())
         );
     }
@@ -211,7 +223,10 @@ mod tests {
     fn numbers_and_booleans_resolve_to_their_json_text() {
         let v = json!({"n": 42, "f": 1.5, "b": true, "neg": -7});
         for (path, want) in [("n", "42"), ("f", "1.5"), ("b", "true"), ("neg", "-7")] {
-            assert_eq!(CorrelationPath::parse(path).expect("valid").resolve(&v), Ok(want.to_owned()));
+            assert_eq!(
+                CorrelationPath::parse(path).expect("valid").resolve(&v),
+                Ok(want.to_owned())
+            );
         }
     }
 
@@ -219,14 +234,22 @@ mod tests {
     fn unresolvable_paths_say_why() {
         let v = json!({"a": {"b": null, "o": {}, "arr": [1]}});
         let r = |p: &str| CorrelationPath::parse(p).expect("valid").resolve(&v);
-        assert!(matches!(r("a.missing"), Err(ResolveError::MissingField { field, .. }) if field == "missing"));
-        assert!(matches!(r("a.arr[1]"), Err(ResolveError::MissingIndex { index: 1, .. })));
+        assert!(
+            matches!(r("a.missing"), Err(ResolveError::MissingField { field, .. }) if field == "missing")
+        );
+        assert!(matches!(
+            r("a.arr[1]"),
+            Err(ResolveError::MissingIndex { index: 1, .. })
+        ));
         assert!(matches!(r("a.b"), Err(ResolveError::Null { .. })));
         assert!(matches!(r("a.o"), Err(ResolveError::NotScalar { .. })));
         assert!(matches!(r("a.arr"), Err(ResolveError::NotScalar { .. })));
         // indexing an object and naming a member of an array both fail cleanly
         assert!(matches!(r("a[0]"), Err(ResolveError::MissingIndex { .. })));
-        assert!(matches!(r("a.arr.x"), Err(ResolveError::MissingField { .. })));
+        assert!(matches!(
+            r("a.arr.x"),
+            Err(ResolveError::MissingField { .. })
+        ));
     }
 
     #[test]
@@ -248,18 +271,25 @@ mod tests {
             let e = CorrelationPath::parse(text).expect_err(text);
             assert_eq!(e.position, pos, "{text}: {e}");
         }
-        assert!(CorrelationPath::parse("[0].id").is_ok(), "a top-level array may be indexed");
+        assert!(
+            CorrelationPath::parse("[0].id").is_ok(),
+            "a top-level array may be indexed"
+        );
         assert!(CorrelationPath::parse("a.[0]").is_err());
     }
 
     fn segment_strategy() -> impl Strategy<Value = Vec<Segment>> {
         let field = "[A-Za-z0-9_$@:-]{1,8}".prop_map(Segment::Field);
         let index = (0usize..5).prop_map(Segment::Index);
-        (field.clone(), prop::collection::vec(prop_oneof![field, index], 0..6)).prop_map(|(first, rest)| {
-            let mut v = vec![first];
-            v.extend(rest);
-            v
-        })
+        (
+            field.clone(),
+            prop::collection::vec(prop_oneof![field, index], 0..6),
+        )
+            .prop_map(|(first, rest)| {
+                let mut v = vec![first];
+                v.extend(rest);
+                v
+            })
     }
 
     fn build(segments: &[Segment], leaf: Value) -> Value {

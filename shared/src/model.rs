@@ -154,6 +154,9 @@ mod tests {
             }
         }
         assert_eq!(Provider::from_url_segment("SLACK"), None);
-        assert_eq!(Provider::StandardWebhooks.url_segment(), Some("standard-webhooks"));
+        assert_eq!(
+            Provider::StandardWebhooks.url_segment(),
+            Some("standard-webhooks")
+        );
     }
 }

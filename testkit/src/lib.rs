@@ -67,7 +67,11 @@ fn lookup(pairs: &[(String, String)], key: &str) -> Result<String, String> {
 }
 
 fn scratch_dir(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("gateway-test-{name}-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "gateway-test-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     dir.to_string_lossy().into_owned()
 }
 
@@ -102,7 +106,9 @@ pub fn kafka_bootstrap() -> &'static str {
     });
     match addr {
         Ok(a) => a,
-        Err(e) => panic!("integration tests need a Kafka-protocol broker and none could be started: {e}"),
+        Err(e) => {
+            panic!("integration tests need a Kafka-protocol broker and none could be started: {e}")
+        }
     }
 }
 
@@ -136,9 +142,14 @@ impl Broker {
 
     /// Kills the broker process (as a crash would).
     pub fn stop(&self) {
-        let _ = Command::new("kill").arg("-9").arg(self.pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-9")
+            .arg(self.pid.to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
+        while Instant::now() < deadline
+            && std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -198,7 +209,10 @@ pub async fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) {
     let admin = admin_client(bootstrap);
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
-        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &opts)
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &opts,
+        )
         .await
         .unwrap_or_else(|e| panic!("create topic {name} on {bootstrap}: {e}"));
     for r in results {
@@ -224,17 +238,26 @@ pub async fn unique_topic(prefix: &str) -> String {
 pub fn consumer(bootstrap: &str, topic: &str) -> StreamConsumer {
     let c: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap_or_else(|e| panic!("cannot create a consumer for {bootstrap}: {e}"));
-    c.subscribe(&[topic]).unwrap_or_else(|e| panic!("subscribe {topic}: {e}"));
+    c.subscribe(&[topic])
+        .unwrap_or_else(|e| panic!("subscribe {topic}: {e}"));
     c
 }
 
 /// Reads records from `topic` until `count` arrived or `within` passed; panics on timeout.
-pub async fn consume(bootstrap: &str, topic: &str, count: usize, within: Duration) -> Vec<OwnedMessage> {
+pub async fn consume(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<OwnedMessage> {
     let c = consumer(bootstrap, topic);
     let deadline = Instant::now() + within;
     let mut out = Vec::new();
@@ -243,7 +266,10 @@ pub async fn consume(bootstrap: &str, topic: &str, count: usize, within: Duratio
         match tokio::time::timeout(left, c.recv()).await {
             Ok(Ok(m)) => out.push(m.detach()),
             Ok(Err(e)) => panic!("consuming {topic}: {e}"),
-            Err(_) => panic!("only {} of {count} records arrived on {topic} within {within:?}", out.len()),
+            Err(_) => panic!(
+                "only {} of {count} records arrived on {topic} within {within:?}",
+                out.len()
+            ),
         }
     }
     out

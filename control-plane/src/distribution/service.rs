@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures::Stream;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionService;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta, Heartbeat, Hello,
-    ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk, WebhookRoute,
+    control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta,
+    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk, WebhookRoute,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -65,18 +65,27 @@ impl ConfigDistributionService for DistributionService {
             organization_id: caller.organization_id,
             workspace_id: caller.workspace_id,
         };
-        let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
             Ok(Ok(Some(DataPlaneMessage {
                 kind: Some(data_plane_message::Kind::Hello(h)),
             }))) => h,
-            Ok(Ok(_)) => return Err(Status::invalid_argument("the first message on the config stream must be Hello")),
+            Ok(Ok(_)) => {
+                return Err(Status::invalid_argument(
+                    "the first message on the config stream must be Hello",
+                ))
+            }
             Ok(Err(status)) => return Err(status),
             Err(_) => return Err(Status::deadline_exceeded("no Hello within 10 s")),
         };
         if hello.data_plane_id.is_empty() || hello.data_plane_id.len() > 253 {
-            return Err(Status::invalid_argument("Hello.data_plane_id must be 1 to 253 characters"));
+            return Err(Status::invalid_argument(
+                "Hello.data_plane_id must be 1 to 253 characters",
+            ));
         }
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
@@ -134,7 +143,12 @@ enum End {
 }
 
 impl Session {
-    async fn run(mut self, hello: Hello, mut inbound: Streaming<DataPlaneMessage>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        hello: Hello,
+        mut inbound: Streaming<DataPlaneMessage>,
+        shutdown: CancellationToken,
+    ) {
         let id = hello.data_plane_id.clone();
         tracing::info!(data_plane = %id, known_version = hello.known_version, "data plane connected");
         let _ = self.serve(hello, &mut inbound, shutdown).await;
@@ -150,11 +164,13 @@ impl Session {
         // Wait for the first loaded config; if the data plane is ahead of this replica (it was served by
         // a replica that has seen newer commits), give this one a moment to catch up before planning.
         let known = hello.known_version;
-        let wait_until = |s: &Option<Arc<ConfigState>>| s.as_ref().is_some_and(|s| s.version >= known);
-        let caught_up = tokio::time::timeout(Duration::from_secs(2), self.state.wait_for(wait_until))
-            .await
-            .map(|r| r.is_ok())
-            .unwrap_or(false);
+        let wait_until =
+            |s: &Option<Arc<ConfigState>>| s.as_ref().is_some_and(|s| s.version >= known);
+        let caught_up =
+            tokio::time::timeout(Duration::from_secs(2), self.state.wait_for(wait_until))
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
         if !caught_up {
             self.state
                 .wait_for(|s| s.is_some())
@@ -212,7 +228,8 @@ impl Session {
         match m.kind {
             Some(data_plane_message::Kind::Ack(ack)) => {
                 if let Some(o) = self.outstanding.remove(&ack.nonce) {
-                    self.guard.acked(o.version, o.committed_at_ms, ack.apply_micros);
+                    self.guard
+                        .acked(o.version, o.committed_at_ms, ack.apply_micros);
                 }
             }
             Some(data_plane_message::Kind::Nack(nack)) => {
@@ -236,7 +253,9 @@ impl Session {
             Some(data_plane_message::Kind::Hello(_)) | None => {
                 let _ = self
                     .out
-                    .send(Err(Status::invalid_argument("unexpected message on the config stream")))
+                    .send(Err(Status::invalid_argument(
+                        "unexpected message on the config stream",
+                    )))
                     .await;
                 return Err(End::Closed);
             }
@@ -284,7 +303,10 @@ impl Session {
                     version: state.version,
                     nonce: nonce.clone(),
                     from_version: from,
-                    upserts: upserts.iter().map(|w| WebhookRoute::from(w.as_ref())).collect(),
+                    upserts: upserts
+                        .iter()
+                        .map(|w| WebhookRoute::from(w.as_ref()))
+                        .collect(),
                     removals: removals.iter().map(|id| id.to_string()).collect(),
                     committed_at_unix_ms: state.committed_at_ms,
                 }))

@@ -46,8 +46,16 @@ impl DistributionMetrics {
             apply: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             nacks: Counter::default(),
         };
-        registry.register("gateway_config_version", "Newest config version this replica knows", m.config_version.clone());
-        registry.register("gateway_config_stream_connections", "Data planes connected to this replica", m.connected.clone());
+        registry.register(
+            "gateway_config_version",
+            "Newest config version this replica knows",
+            m.config_version.clone(),
+        );
+        registry.register(
+            "gateway_config_stream_connections",
+            "Data planes connected to this replica",
+            m.connected.clone(),
+        );
         registry.register(
             "gateway_config_acked_version",
             "Config version each connected data plane has acknowledged",
@@ -68,7 +76,11 @@ impl DistributionMetrics {
             "Time data planes report for applying an update",
             m.apply.clone(),
         );
-        registry.register("gateway_config_nacks", "Updates data planes rejected", m.nacks.clone());
+        registry.register(
+            "gateway_config_nacks",
+            "Updates data planes rejected",
+            m.nacks.clone(),
+        );
         Arc::new(m)
     }
 }
@@ -158,7 +170,9 @@ impl Sessions {
         while let Some((&version, &at)) = inner.pending.first_key_value() {
             if inner.sessions.values().all(|s| s.acked_version >= version) {
                 if at > 0 {
-                    self.metrics.all_acked.observe((now - at).max(0) as f64 / 1000.0);
+                    self.metrics
+                        .all_acked
+                        .observe((now - at).max(0) as f64 / 1000.0);
                 }
                 inner.pending.pop_first();
             } else {
@@ -186,7 +200,9 @@ impl SessionGuard {
     /// The data plane applied `version` (committed at `committed_at_ms`, 0 if unknown).
     pub fn acked(&self, version: u64, committed_at_ms: i64, apply_micros: u64) {
         let m = &self.sessions.metrics;
-        m.acked_version.get_or_create(&self.label).set(version as i64);
+        m.acked_version
+            .get_or_create(&self.label)
+            .set(version as i64);
         m.apply.observe(apply_micros as f64 / 1e6);
         let mut inner = self.sessions.lock();
         if let Some(s) = inner.sessions.get_mut(&self.id) {
@@ -195,7 +211,9 @@ impl SessionGuard {
             if committed_at_ms > 0 {
                 let ms = (now_ms() - committed_at_ms).max(0);
                 s.last_convergence_ms = ms;
-                m.convergence.get_or_create(&self.label).observe(ms as f64 / 1000.0);
+                m.convergence
+                    .get_or_create(&self.label)
+                    .observe(ms as f64 / 1000.0);
             }
         }
         self.sessions.settle(&mut inner);
@@ -217,7 +235,11 @@ impl Drop for SessionGuard {
         let mut inner = self.sessions.lock();
         inner.sessions.remove(&self.id);
         m.connected.set(inner.sessions.len() as i64);
-        if !inner.sessions.values().any(|s| s.data_plane_id == self.label.data_plane) {
+        if !inner
+            .sessions
+            .values()
+            .any(|s| s.data_plane_id == self.label.data_plane)
+        {
             m.acked_version.remove(&self.label);
             m.convergence.remove(&self.label);
         }

@@ -49,7 +49,8 @@ pub struct Scope {
 impl Scope {
     /// Whether `w` belongs to this scope.
     pub fn contains(&self, w: &WebhookConfig) -> bool {
-        w.organization_id == self.organization_id && self.workspace_id.is_none_or(|ws| ws == w.workspace_id)
+        w.organization_id == self.organization_id
+            && self.workspace_id.is_none_or(|ws| ws == w.workspace_id)
     }
 }
 
@@ -75,7 +76,10 @@ impl ConfigState {
         Self {
             version,
             committed_at_ms,
-            webhooks: webhooks.into_iter().map(|w| (w.webhook_id, Arc::new(w))).collect(),
+            webhooks: webhooks
+                .into_iter()
+                .map(|w| (w.webhook_id, Arc::new(w)))
+                .collect(),
             history: OrdMap::new(),
             floor: version,
         }
@@ -103,8 +107,10 @@ impl ConfigState {
                     }
                 }
             }
-            next.history
-                .insert(change.revision, (change.webhook_ids.clone().into(), change.committed_at_ms));
+            next.history.insert(
+                change.revision,
+                (change.webhook_ids.clone().into(), change.committed_at_ms),
+            );
             next.committed_at_ms = next.committed_at_ms.max(change.committed_at_ms);
         }
         while next.history.len() > max_history {
@@ -197,25 +203,43 @@ mod tests {
 
     #[test]
     fn plans_deltas_from_any_remembered_version_and_snapshots_otherwise() {
-        let (a, b, c) = (WebhookId::new_random(), WebhookId::new_random(), WebhookId::new_random());
+        let (a, b, c) = (
+            WebhookId::new_random(),
+            WebhookId::new_random(),
+            WebhookId::new_random(),
+        );
         let s5 = ConfigState::from_full(5, 5000, vec![webhook(a, "a"), webhook(b, "b")]);
         assert!(matches!(s5.plan(0, &scope()), Plan::Snapshot));
         assert!(matches!(s5.plan(5, &scope()), Plan::UpToDate));
-        assert!(matches!(s5.plan(4, &scope()), Plan::Snapshot), "older than the full read");
-        assert!(matches!(s5.plan(9, &scope()), Plan::Snapshot), "ahead of us (another replica, a reset database)");
+        assert!(
+            matches!(s5.plan(4, &scope()), Plan::Snapshot),
+            "older than the full read"
+        );
+        assert!(
+            matches!(s5.plan(9, &scope()), Plan::Snapshot),
+            "ahead of us (another replica, a reset database)"
+        );
 
         // rev 6: c created; rev 7: b deleted; rev 8: a changed
         let mut cur = std::collections::HashMap::new();
         cur.insert(c, webhook(c, "c"));
         let s6 = s5.advance(6, &[change(6, &[c])], &cur, DEFAULT_HISTORY);
-        let s7 = s6.advance(7, &[change(7, &[b])], &std::collections::HashMap::new(), DEFAULT_HISTORY);
+        let s7 = s6.advance(
+            7,
+            &[change(7, &[b])],
+            &std::collections::HashMap::new(),
+            DEFAULT_HISTORY,
+        );
         let mut cur = std::collections::HashMap::new();
         cur.insert(a, webhook(a, "a2"));
         let s8 = s7.advance(8, &[change(8, &[a])], &cur, DEFAULT_HISTORY);
 
         assert_eq!(s8.webhooks.len(), 2);
         assert_eq!(s8.webhooks[&a].api_keys[0], ApiKeyHash::of("a2"));
-        assert!(s5.webhooks.contains_key(&b), "published states are immutable");
+        assert!(
+            s5.webhooks.contains_key(&b),
+            "published states are immutable"
+        );
 
         match s8.plan(5, &scope()) {
             Plan::Delta { upserts, removals } => {
@@ -244,7 +268,10 @@ mod tests {
         };
         match s8.plan(5, &other) {
             Plan::Delta { upserts, removals } => {
-                assert!(upserts.is_empty(), "another organization's webhooks are never sent");
+                assert!(
+                    upserts.is_empty(),
+                    "another organization's webhooks are never sent"
+                );
                 assert_eq!(removals, vec![b]);
             }
             other => panic!("expected a delta, got {other:?}"),
@@ -263,6 +290,9 @@ mod tests {
         }
         assert!(matches!(s.plan(8, &scope()), Plan::Delta { .. }));
         assert!(matches!(s.plan(7, &scope()), Plan::Delta { .. }));
-        assert!(matches!(s.plan(6, &scope()), Plan::Snapshot), "revision 7 was forgotten, so 6 cannot be caught up");
+        assert!(
+            matches!(s.plan(6, &scope()), Plan::Snapshot),
+            "revision 7 was forgotten, so 6 cannot be caught up"
+        );
     }
 }

@@ -53,13 +53,18 @@ impl ConfigStore for PgConfigStore {
                         ..Default::default()
                     });
                 }
-                let rows: Vec<(i64, uuid::Uuid, chrono::DateTime<chrono::Utc>)> = config_changes::table
-                    .filter(config_changes::revision.gt(after))
-                    .filter(config_changes::revision.le(version))
-                    .order((config_changes::revision.asc(), config_changes::id.asc()))
-                    .select((config_changes::revision, config_changes::webhook_id, config_changes::committed_at))
-                    .load(conn)
-                    .await?;
+                let rows: Vec<(i64, uuid::Uuid, chrono::DateTime<chrono::Utc>)> =
+                    config_changes::table
+                        .filter(config_changes::revision.gt(after))
+                        .filter(config_changes::revision.le(version))
+                        .order((config_changes::revision.asc(), config_changes::id.asc()))
+                        .select((
+                            config_changes::revision,
+                            config_changes::webhook_id,
+                            config_changes::committed_at,
+                        ))
+                        .load(conn)
+                        .await?;
                 let mut changes: Vec<Change> = Vec::new();
                 let mut current = HashMap::new();
                 for (revision, id, at) in rows {
@@ -83,7 +88,10 @@ impl ConfigStore for PgConfigStore {
                 Ok(ChangeBatch {
                     version: u64::try_from(version)?,
                     changes,
-                    current: current.into_iter().filter_map(|(id, c)| c.map(|c| (id, c))).collect(),
+                    current: current
+                        .into_iter()
+                        .filter_map(|(id, c)| c.map(|c| (id, c)))
+                        .collect(),
                 })
             })
             .await

@@ -59,7 +59,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(config.database_url.clone(), wake.clone(), shutdown.clone()));
+    tokio::spawn(listen(
+        config.database_url.clone(),
+        wake.clone(),
+        shutdown.clone(),
+    ));
 
     let mut backoff = Duration::from_millis(100);
     let mut state = loop {
@@ -90,8 +94,18 @@ pub async fn run(
         }
         match store.load_changes(state.version).await {
             Ok(batch) if batch.version > state.version => {
-                let next = state.advance(batch.version, &batch.changes, &batch.current, config.max_history);
-                tracing::debug!(from = state.version, to = next.version, changes = batch.changes.len(), "config advanced");
+                let next = state.advance(
+                    batch.version,
+                    &batch.changes,
+                    &batch.current,
+                    config.max_history,
+                );
+                tracing::debug!(
+                    from = state.version,
+                    to = next.version,
+                    changes = batch.changes.len(),
+                    "config advanced"
+                );
                 state = Arc::new(next);
                 tx.send_replace(Some(state.clone()));
             }

@@ -30,7 +30,9 @@ pub enum CacheError {
     #[error("snapshot cache has an unknown format")]
     Format,
     /// Authentication failed: corrupt, truncated, or written under another token.
-    #[error("snapshot cache failed its integrity check (corrupt, or written by another deployment)")]
+    #[error(
+        "snapshot cache failed its integrity check (corrupt, or written by another deployment)"
+    )]
     Integrity,
     /// The decrypted content is not a snapshot.
     #[error("snapshot cache content is invalid: {0}")]
@@ -46,17 +48,23 @@ pub struct SnapshotCache {
 
 impl std::fmt::Debug for SnapshotCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotCache").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SnapshotCache")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl SnapshotCache {
     /// A cache at `path` keyed from the data plane's control-plane token.
     pub fn new(path: impl Into<PathBuf>, token: &str) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes()).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes())
+            .expect("HMAC takes any key length");
         mac.update(b"webhook-gateway snapshot cache v1");
         let key = Zeroizing::new(mac.finalize().into_bytes().into());
-        Self { path: path.into(), key }
+        Self {
+            path: path.into(),
+            key,
+        }
     }
 
     /// Where the file lives.
@@ -76,12 +84,20 @@ impl SnapshotCache {
 
     /// Encrypts a snapshot into the file format.
     pub fn seal(&self, snapshot: &ConfigSnapshot) -> Result<Vec<u8>, CacheError> {
-        let plain = Zeroizing::new(serde_json::to_vec(snapshot).map_err(|e| CacheError::Content(e.to_string()))?);
+        let plain = Zeroizing::new(
+            serde_json::to_vec(snapshot).map_err(|e| CacheError::Content(e.to_string()))?,
+        );
         let nonce: [u8; 12] = rand::random();
         let aad = Self::aad(snapshot.version);
         let sealed = self
             .cipher()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CacheError::Integrity)?;
         let mut out = Vec::with_capacity(HEADER + sealed.len());
         out.extend_from_slice(MAGIC);
@@ -103,12 +119,21 @@ impl SnapshotCache {
         let aad = Self::aad(version);
         let plain = Zeroizing::new(
             self.cipher()
-                .decrypt(nonce, Payload { msg: &bytes[HEADER..], aad: &aad })
+                .decrypt(
+                    nonce,
+                    Payload {
+                        msg: &bytes[HEADER..],
+                        aad: &aad,
+                    },
+                )
                 .map_err(|_| CacheError::Integrity)?,
         );
-        let snapshot: ConfigSnapshot = serde_json::from_slice(&plain).map_err(|e| CacheError::Content(e.to_string()))?;
+        let snapshot: ConfigSnapshot =
+            serde_json::from_slice(&plain).map_err(|e| CacheError::Content(e.to_string()))?;
         if snapshot.version != version {
-            return Err(CacheError::Content("version does not match the header".into()));
+            return Err(CacheError::Content(
+                "version does not match the header".into(),
+            ));
         }
         Ok(snapshot)
     }
@@ -126,11 +151,18 @@ impl SnapshotCache {
     /// it from `spawn_blocking`.
     pub fn store(&self, snapshot: &ConfigSnapshot) -> Result<(), CacheError> {
         let bytes = self.seal(snapshot)?;
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
-            self.path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot"),
+            self.path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("snapshot"),
             std::process::id()
         ));
         {
@@ -152,7 +184,9 @@ impl SnapshotCache {
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, SigningSecret, WebhookConfig, WebhookOptions};
+    use gateway_shared::snapshot::{
+        ApiKeyHash, ProviderSecrets, SigningSecret, WebhookConfig, WebhookOptions,
+    };
     use gateway_shared::{AppId, OrganizationId, Provider, Secret, WebhookId, WorkspaceId};
 
     use super::*;
@@ -168,7 +202,10 @@ mod tests {
                 provider: Provider::Slack,
                 api_keys: vec![ApiKeyHash::of("key")],
                 secrets: ProviderSecrets {
-                    signing: vec![SigningSecret { value: Secret::new("very-secret-signing".into()), not_after: None }],
+                    signing: vec![SigningSecret {
+                        value: Secret::new("very-secret-signing".into()),
+                        not_after: None,
+                    }],
                     verify_token: None,
                 },
                 bindings: vec![],
@@ -179,7 +216,9 @@ mod tests {
     }
 
     fn temp_path() -> PathBuf {
-        std::env::temp_dir().join(format!("snapcache-{}", uuid::Uuid::new_v4().simple())).join("snapshot.bin")
+        std::env::temp_dir()
+            .join(format!("snapcache-{}", uuid::Uuid::new_v4().simple()))
+            .join("snapshot.bin")
     }
 
     #[test]
@@ -187,10 +226,16 @@ mod tests {
         let cache = SnapshotCache::new(temp_path(), "dp-token");
         cache.store(&snapshot()).expect("stored");
         let raw = std::fs::read(cache.path()).expect("file exists");
-        assert!(!raw.windows(19).any(|w| w == b"very-secret-signing"), "secret in plain text on disk");
+        assert!(
+            !raw.windows(19).any(|w| w == b"very-secret-signing"),
+            "secret in plain text on disk"
+        );
         let back = cache.load().expect("valid").expect("present");
         assert_eq!(back.version, 42);
-        assert_eq!(back.webhooks[0].secrets.signing[0].value.expose(), "very-secret-signing");
+        assert_eq!(
+            back.webhooks[0].secrets.signing[0].value.expose(),
+            "very-secret-signing"
+        );
         let _ = std::fs::remove_dir_all(cache.path().parent().expect("dir"));
     }
 
@@ -203,12 +248,21 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(cache.open(&bad).is_err(), "flipped byte {i} accepted");
         }
-        assert!(matches!(cache.open(&sealed[..sealed.len() - 5]), Err(CacheError::Integrity)));
+        assert!(matches!(
+            cache.open(&sealed[..sealed.len() - 5]),
+            Err(CacheError::Integrity)
+        ));
         assert!(matches!(cache.open(&sealed[..10]), Err(CacheError::Format)));
-        assert!(matches!(cache.open(b"{\"version\":1,\"webhooks\":[]}"), Err(CacheError::Format)));
+        assert!(matches!(
+            cache.open(b"{\"version\":1,\"webhooks\":[]}"),
+            Err(CacheError::Format)
+        ));
         let other = SnapshotCache::new(temp_path(), "another-deployment-token");
         assert!(matches!(other.open(&sealed), Err(CacheError::Integrity)));
         assert_eq!(cache.open(&sealed).expect("intact file opens").version, 42);
-        assert!(cache.load().expect("missing file is not an error").is_none());
+        assert!(cache
+            .load()
+            .expect("missing file is not an error")
+            .is_none());
     }
 }

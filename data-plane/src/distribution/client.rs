@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, Ack, DataPlaneMessage, Delta, Heartbeat, Hello, Nack, SnapshotChunk,
+    control_plane_message, data_plane_message, Ack, DataPlaneMessage, Delta, Heartbeat, Hello,
+    Nack, SnapshotChunk,
 };
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
@@ -82,14 +83,24 @@ pub async fn run(
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let result = session(&config, credentials.as_ref(), sink.as_ref(), cache_writer.as_ref(), &status, &shutdown).await;
+        let result = session(
+            &config,
+            credentials.as_ref(),
+            sink.as_ref(),
+            cache_writer.as_ref(),
+            &status,
+            &shutdown,
+        )
+        .await;
         status.connected.store(false, Ordering::Release);
         if shutdown.is_cancelled() {
             return;
         }
         match result {
             Ok(()) => tracing::info!("config stream closed by the control plane; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, "config stream failed; keeping the current config and reconnecting"),
+            Err(e) => {
+                tracing::warn!(error = %e, "config stream failed; keeping the current config and reconnecting")
+            }
         }
         if started.elapsed() > Duration::from_secs(30) {
             backoff = Duration::from_millis(100);
@@ -152,7 +163,8 @@ async fn session(
 ) -> Result<(), SessionError> {
     let channel = endpoint(config)?.connect().await?;
     let bearer = credentials.bearer(channel.clone()).await?;
-    let mut client = ConfigDistributionServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    let mut client =
+        ConfigDistributionServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
     let (tx, rx) = mpsc::channel::<DataPlaneMessage>(16);
     let send = |kind| {
         let tx = tx.clone();
@@ -197,7 +209,9 @@ async fn session(
             return Ok(());
         };
         let answer = match message.kind {
-            Some(control_plane_message::Kind::Snapshot(chunk)) => on_chunk(chunk, &mut assembly, sink),
+            Some(control_plane_message::Kind::Snapshot(chunk)) => {
+                on_chunk(chunk, &mut assembly, sink)
+            }
             Some(control_plane_message::Kind::Delta(delta)) => Some(on_delta(delta, sink)),
             Some(control_plane_message::Kind::Heartbeat(_)) | None => None,
         };
@@ -224,7 +238,11 @@ async fn session(
     }
 }
 
-fn on_chunk(chunk: SnapshotChunk, assembly: &mut Option<Assembly>, sink: &dyn ConfigSink) -> Option<data_plane_message::Kind> {
+fn on_chunk(
+    chunk: SnapshotChunk,
+    assembly: &mut Option<Assembly>,
+    sink: &dyn ConfigSink,
+) -> Option<data_plane_message::Kind> {
     if chunk.chunk_index == 0 {
         *assembly = Some(Assembly {
             nonce: chunk.nonce.clone(),
@@ -234,9 +252,17 @@ fn on_chunk(chunk: SnapshotChunk, assembly: &mut Option<Assembly>, sink: &dyn Co
             error: None,
         });
     }
-    let Some(a) = assembly.as_mut().filter(|a| a.nonce == chunk.nonce && a.next_index == chunk.chunk_index) else {
+    let Some(a) = assembly
+        .as_mut()
+        .filter(|a| a.nonce == chunk.nonce && a.next_index == chunk.chunk_index)
+    else {
         *assembly = None;
-        return Some(nack(chunk.version, chunk.nonce, "snapshot chunk out of order".into(), sink));
+        return Some(nack(
+            chunk.version,
+            chunk.nonce,
+            "snapshot chunk out of order".into(),
+            sink,
+        ));
     };
     a.next_index += 1;
     if a.error.is_none() {
@@ -279,7 +305,14 @@ fn on_delta(delta: Delta, sink: &dyn ConfigSink) -> data_plane_message::Kind {
     for id in &delta.removals {
         match id.parse::<WebhookId>() {
             Ok(id) => removals.push(id),
-            Err(_) => return nack(delta.version, delta.nonce, "removal names an invalid webhook id".into(), sink),
+            Err(_) => {
+                return nack(
+                    delta.version,
+                    delta.nonce,
+                    "removal names an invalid webhook id".into(),
+                    sink,
+                )
+            }
         }
     }
     let started = Instant::now();
@@ -302,7 +335,12 @@ fn ack(version: u64, nonce: String, started: Instant) -> data_plane_message::Kin
     })
 }
 
-fn nack(version: u64, nonce: String, reason: String, sink: &dyn ConfigSink) -> data_plane_message::Kind {
+fn nack(
+    version: u64,
+    nonce: String,
+    reason: String,
+    sink: &dyn ConfigSink,
+) -> data_plane_message::Kind {
     data_plane_message::Kind::Nack(Nack {
         version,
         nonce,
@@ -332,7 +370,9 @@ impl CacheWriter {
                 let version = snapshot.version;
                 let c = cache.clone();
                 match tokio::task::spawn_blocking(move || c.store(&snapshot)).await {
-                    Ok(Ok(())) => tracing::debug!(version, path = %cache.path().display(), "snapshot cached"),
+                    Ok(Ok(())) => {
+                        tracing::debug!(version, path = %cache.path().display(), "snapshot cached")
+                    }
                     Ok(Err(e)) => tracing::warn!(error = %e, "writing the snapshot cache failed"),
                     Err(e) => tracing::warn!(error = %e, "snapshot cache writer panicked"),
                 }

@@ -26,7 +26,12 @@ pub struct StreamArgs {
     pub control_plane_url: Option<String>,
 
     /// API token with role DATA_PLANE (exchanged for a JWT on every connect).
-    #[arg(long, env = "DP_CONTROL_PLANE_TOKEN", hide_env_values = true, conflicts_with = "control_plane_token_file")]
+    #[arg(
+        long,
+        env = "DP_CONTROL_PLANE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "control_plane_token_file"
+    )]
     pub control_plane_token: Option<Secret<String>>,
 
     /// File holding the DATA_PLANE API token.
@@ -64,14 +69,20 @@ impl StreamArgs {
                 problems.push("--control-plane-url must start with http:// or https://".into());
             }
             if self.control_plane_token.is_none() && self.control_plane_token_file.is_none() {
-                problems.push("--control-plane-url needs --control-plane-token or --control-plane-token-file".into());
+                problems.push(
+                    "--control-plane-url needs --control-plane-token or --control-plane-token-file"
+                        .into(),
+                );
             }
         } else if self.snapshot_cache.is_some() {
             problems.push("--snapshot-cache needs --control-plane-url".into());
         }
         if let Some(f) = &self.control_plane_ca_file {
             if !f.is_file() {
-                problems.push(format!("--control-plane-ca-file {} is not a readable file", f.display()));
+                problems.push(format!(
+                    "--control-plane-ca-file {} is not a readable file",
+                    f.display()
+                ));
             }
         }
         problems
@@ -122,8 +133,12 @@ impl RoutesSink {
         }
     }
 
-    fn lock_mirror(&self) -> Option<std::sync::MutexGuard<'_, (u64, HashMap<WebhookId, WebhookConfig>)>> {
-        self.mirror.as_ref().map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    fn lock_mirror(
+        &self,
+    ) -> Option<std::sync::MutexGuard<'_, (u64, HashMap<WebhookId, WebhookConfig>)>> {
+        self.mirror
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -134,9 +149,14 @@ impl ConfigSink for RoutesSink {
 
     fn apply_snapshot(&self, snapshot: ConfigSnapshot) -> Result<(), String> {
         let copy = self.mirror.as_ref().map(|_| snapshot.clone());
-        self.routes.apply_snapshot(snapshot).map_err(|e| e.to_string())?;
+        self.routes
+            .apply_snapshot(snapshot)
+            .map_err(|e| e.to_string())?;
         if let (Some(mut m), Some(s)) = (self.lock_mirror(), copy) {
-            *m = (s.version, s.webhooks.into_iter().map(|w| (w.webhook_id, w)).collect());
+            *m = (
+                s.version,
+                s.webhooks.into_iter().map(|w| (w.webhook_id, w)).collect(),
+            );
         }
         Ok(())
     }
@@ -190,17 +210,25 @@ pub fn start(
                 Ok(Some(snapshot)) => {
                     let version = snapshot.version;
                     match sink.apply_snapshot(snapshot) {
-                        Ok(()) => tracing::info!(version, path = %cache.path().display(), "serving the cached config until the control plane answers"),
-                        Err(e) => tracing::warn!(error = %e, path = %cache.path().display(), "cached config ignored: it does not apply"),
+                        Ok(()) => {
+                            tracing::info!(version, path = %cache.path().display(), "serving the cached config until the control plane answers")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, path = %cache.path().display(), "cached config ignored: it does not apply")
+                        }
                     }
                 }
                 Ok(None) => tracing::info!(path = %cache.path().display(), "no cached config yet"),
-                Err(e) => tracing::warn!(error = %e, path = %cache.path().display(), "cached config ignored"),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %cache.path().display(), "cached config ignored")
+                }
             }
         }
     }
     let tls_ca_pem = match &args.control_plane_ca_file {
-        Some(f) => Some(std::fs::read(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?),
+        Some(f) => {
+            Some(std::fs::read(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?)
+        }
         None => None,
     };
     let config = StreamClientConfig {

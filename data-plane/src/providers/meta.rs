@@ -16,12 +16,19 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 const MAX_CHALLENGE_LEN: usize = 512;
 
 /// Checks a POST's signature with the app secret(s) valid at `now`.
-pub fn verify_post(secrets: &[SigningSecret], headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), SignatureFailure> {
+pub fn verify_post(
+    secrets: &[SigningSecret],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureFailure> {
     if super::live_secrets(secrets, now).next().is_none() {
         return Err(SignatureFailure::NoSecret);
     }
     let header = header_text(headers, SIGNATURE_HEADER)?;
-    let hex = header.strip_prefix("sha256=").ok_or(SignatureFailure::Malformed)?;
+    let hex = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureFailure::Malformed)?;
     let expected = hex_sha256(hex)?;
     any_hmac_sha256_matches(secrets, now, &[body], &expected)
 }
@@ -43,7 +50,8 @@ pub fn verify_subscription(query: &str, verify_token: Option<&Secret<String>>) -
         .map(|t| t.as_bytes().ct_eq(expected.as_bytes()).into())
         .unwrap_or(false);
     let challenge = challenge.filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE_LEN)?;
-    (mode.as_deref() == Some("subscribe") && token_ok && !expected.is_empty()).then(|| challenge.into_owned())
+    (mode.as_deref() == Some("subscribe") && token_ok && !expected.is_empty())
+        .then(|| challenge.into_owned())
 }
 
 #[cfg(test)]
@@ -56,10 +64,14 @@ mod tests {
     //   hmac.new(b"meta-app-secret-0123", BODY, hashlib.sha256).hexdigest()
     const APP_SECRET: &str = "meta-app-secret-0123";
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[{"id":"E1"}]}"#;
-    const SIGNATURE: &str = "sha256=50f698cdf24f761f48b3b09f8d3f6885bfe673056becb9a0c65c8453dff3ffea";
+    const SIGNATURE: &str =
+        "sha256=50f698cdf24f761f48b3b09f8d3f6885bfe673056becb9a0c65c8453dff3ffea";
 
     fn secrets() -> Vec<SigningSecret> {
-        vec![SigningSecret { value: Secret::new(APP_SECRET.to_owned()), not_after: None }]
+        vec![SigningSecret {
+            value: Secret::new(APP_SECRET.to_owned()),
+            not_after: None,
+        }]
     }
 
     fn signed(sig: &str) -> HeaderMap {
@@ -71,24 +83,50 @@ mod tests {
     #[test]
     fn accepts_an_independently_computed_signature() {
         assert_eq!(verify_post(&secrets(), &signed(SIGNATURE), BODY, 0), Ok(()));
-        assert_eq!(verify_post(&secrets(), &signed(&SIGNATURE.to_uppercase().replace("SHA256=", "sha256=")), BODY, 0), Ok(()));
+        assert_eq!(
+            verify_post(
+                &secrets(),
+                &signed(&SIGNATURE.to_uppercase().replace("SHA256=", "sha256=")),
+                BODY,
+                0
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn rejects_bad_posts() {
         let s = secrets();
-        assert_eq!(verify_post(&s, &signed(SIGNATURE), b"{}", 0), Err(SignatureFailure::Mismatch));
-        assert_eq!(verify_post(&s, &HeaderMap::new(), BODY, 0), Err(SignatureFailure::MissingHeader));
-        assert_eq!(verify_post(&s, &signed("sha1=abcd"), BODY, 0), Err(SignatureFailure::Malformed));
-        assert_eq!(verify_post(&s, &signed("sha256=12"), BODY, 0), Err(SignatureFailure::Malformed));
-        assert_eq!(verify_post(&[], &signed(SIGNATURE), BODY, 0), Err(SignatureFailure::NoSecret));
+        assert_eq!(
+            verify_post(&s, &signed(SIGNATURE), b"{}", 0),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            verify_post(&s, &HeaderMap::new(), BODY, 0),
+            Err(SignatureFailure::MissingHeader)
+        );
+        assert_eq!(
+            verify_post(&s, &signed("sha1=abcd"), BODY, 0),
+            Err(SignatureFailure::Malformed)
+        );
+        assert_eq!(
+            verify_post(&s, &signed("sha256=12"), BODY, 0),
+            Err(SignatureFailure::Malformed)
+        );
+        assert_eq!(
+            verify_post(&[], &signed(SIGNATURE), BODY, 0),
+            Err(SignatureFailure::NoSecret)
+        );
     }
 
     #[test]
     fn subscription_handshake() {
         let token = Secret::new("my-verify-token".to_owned());
         let ok = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=my-verify-token&flowxApiKey=k";
-        assert_eq!(verify_subscription(ok, Some(&token)).as_deref(), Some("1158201444"));
+        assert_eq!(
+            verify_subscription(ok, Some(&token)).as_deref(),
+            Some("1158201444")
+        );
         for bad in [
             "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=wrong",
             "hub.mode=unsubscribe&hub.challenge=1158201444&hub.verify_token=my-verify-token",
@@ -99,8 +137,15 @@ mod tests {
         ] {
             assert_eq!(verify_subscription(bad, Some(&token)), None, "{bad}");
         }
-        assert_eq!(verify_subscription(ok, None), None, "no verify token configured");
+        assert_eq!(
+            verify_subscription(ok, None),
+            None,
+            "no verify token configured"
+        );
         let encoded = "hub.mode=subscribe&hub.challenge=a%20b&hub.verify_token=my%2Dverify%2Dtoken";
-        assert_eq!(verify_subscription(encoded, Some(&token)).as_deref(), Some("a b"));
+        assert_eq!(
+            verify_subscription(encoded, Some(&token)).as_deref(),
+            Some("a b")
+        );
     }
 }

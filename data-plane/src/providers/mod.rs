@@ -22,14 +22,20 @@ pub enum Verified {
 }
 
 /// Verifies a POST's provider signature over the raw body, at `now` (unix seconds).
-pub fn verify_post(route: &Route, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Verified, SignatureFailure> {
+pub fn verify_post(
+    route: &Route,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<Verified, SignatureFailure> {
     match route.provider {
         Provider::Generic => generic::verify(),
         Provider::Slack => {
             slack::verify(&route.secrets.signing, headers, body, now)?;
             Ok(slack::url_verification(body).map_or(Verified::Publish, Verified::Handshake))
         }
-        Provider::Meta => meta::verify_post(&route.secrets.signing, headers, body, now).map(|()| Verified::Publish),
+        Provider::Meta => meta::verify_post(&route.secrets.signing, headers, body, now)
+            .map(|()| Verified::Publish),
         // Adapters of a later issue; until they exist such webhooks fail closed rather than publish
         // unverified events.
         Provider::Github | Provider::Stripe | Provider::StandardWebhooks | Provider::Shopify => {
@@ -49,7 +55,10 @@ fn live_secrets(secrets: &[SigningSecret], now: i64) -> impl Iterator<Item = &[u
 /// The first value of a header as text; absent → `MissingHeader`, not visible ASCII → `Malformed`.
 fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, SignatureFailure> {
     let value = headers.get(name).ok_or(SignatureFailure::MissingHeader)?;
-    value.to_str().map(str::trim).map_err(|_| SignatureFailure::Malformed)
+    value
+        .to_str()
+        .map(str::trim)
+        .map_err(|_| SignatureFailure::Malformed)
 }
 
 /// Decodes a 64-digit hex HMAC-SHA256 value.

@@ -16,7 +16,12 @@ pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 
 /// Checks the signature of a Slack request at `now` (unix seconds).
-pub fn verify(secrets: &[SigningSecret], headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), SignatureFailure> {
+pub fn verify(
+    secrets: &[SigningSecret],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureFailure> {
     // Secret first: "no configured secret" is a 401 even when the headers are absent.
     if super::live_secrets(secrets, now).next().is_none() {
         return Err(SignatureFailure::NoSecret);
@@ -30,7 +35,9 @@ pub fn verify(secrets: &[SigningSecret], headers: &HeaderMap, body: &[u8], now: 
     if (now - ts).abs() > TOLERANCE_SECS {
         return Err(SignatureFailure::Stale);
     }
-    let hex = signature.strip_prefix("v0=").ok_or(SignatureFailure::Malformed)?;
+    let hex = signature
+        .strip_prefix("v0=")
+        .ok_or(SignatureFailure::Malformed)?;
     let expected = hex_sha256(hex)?;
     any_hmac_sha256_matches(
         secrets,
@@ -77,7 +84,10 @@ mod tests {
     fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
         values
             .iter()
-            .map(|(v, not_after)| SigningSecret { value: Secret::new((*v).to_owned()), not_after: *not_after })
+            .map(|(v, not_after)| SigningSecret {
+                value: Secret::new((*v).to_owned()),
+                not_after: *not_after,
+            })
             .collect()
     }
 
@@ -91,10 +101,19 @@ mod tests {
     #[test]
     fn accepts_slacks_documented_example() {
         let h = headers(&TS.to_string(), SIGNATURE);
-        assert_eq!(verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS), Ok(()));
+        assert_eq!(
+            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS),
+            Ok(())
+        );
         // within the window either way
-        assert_eq!(verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS + 300), Ok(()));
-        assert_eq!(verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS - 300), Ok(()));
+        assert_eq!(
+            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS + 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS - 300),
+            Ok(())
+        );
     }
 
     #[test]
@@ -103,7 +122,10 @@ mod tests {
         let h = headers(&TS.to_string(), SIGNATURE);
         assert_eq!(verify(&s, &h, BODY.as_bytes(), TS), Ok(()));
         let s = secrets(&[("new-secret", None), (SECRET, Some(TS - 1))]);
-        assert_eq!(verify(&s, &h, BODY.as_bytes(), TS), Err(SignatureFailure::Mismatch));
+        assert_eq!(
+            verify(&s, &h, BODY.as_bytes(), TS),
+            Err(SignatureFailure::Mismatch)
+        );
     }
 
     #[test]
@@ -112,25 +134,61 @@ mod tests {
         let ts = TS.to_string();
         let body = BODY.as_bytes();
         let check = |h: &HeaderMap, body: &[u8], now| verify(&s, h, body, now);
-        assert_eq!(check(&headers(&ts, SIGNATURE), body, TS + 301), Err(SignatureFailure::Stale));
-        assert_eq!(check(&headers(&ts, SIGNATURE), body, TS - 301), Err(SignatureFailure::Stale));
-        assert_eq!(check(&headers(&ts, SIGNATURE), b"tampered", TS), Err(SignatureFailure::Mismatch));
+        assert_eq!(
+            check(&headers(&ts, SIGNATURE), body, TS + 301),
+            Err(SignatureFailure::Stale)
+        );
+        assert_eq!(
+            check(&headers(&ts, SIGNATURE), body, TS - 301),
+            Err(SignatureFailure::Stale)
+        );
+        assert_eq!(
+            check(&headers(&ts, SIGNATURE), b"tampered", TS),
+            Err(SignatureFailure::Mismatch)
+        );
         let other_ts = (TS + 1).to_string();
-        assert_eq!(check(&headers(&other_ts, SIGNATURE), body, TS), Err(SignatureFailure::Mismatch));
+        assert_eq!(
+            check(&headers(&other_ts, SIGNATURE), body, TS),
+            Err(SignatureFailure::Mismatch)
+        );
         let no_prefix = SIGNATURE.trim_start_matches("v0=");
-        assert_eq!(check(&headers(&ts, no_prefix), body, TS), Err(SignatureFailure::Malformed));
-        assert_eq!(check(&headers(&ts, "v0=zz"), body, TS), Err(SignatureFailure::Malformed));
-        assert_eq!(check(&headers(&ts, "v0="), body, TS), Err(SignatureFailure::Malformed));
+        assert_eq!(
+            check(&headers(&ts, no_prefix), body, TS),
+            Err(SignatureFailure::Malformed)
+        );
+        assert_eq!(
+            check(&headers(&ts, "v0=zz"), body, TS),
+            Err(SignatureFailure::Malformed)
+        );
+        assert_eq!(
+            check(&headers(&ts, "v0="), body, TS),
+            Err(SignatureFailure::Malformed)
+        );
         for bad_ts in ["", "-5", "1e9", "99999999999999999999", " "] {
-            assert!(check(&headers(bad_ts, SIGNATURE), body, TS).is_err(), "{bad_ts:?}");
+            assert!(
+                check(&headers(bad_ts, SIGNATURE), body, TS).is_err(),
+                "{bad_ts:?}"
+            );
         }
-        assert_eq!(check(&HeaderMap::new(), body, TS), Err(SignatureFailure::MissingHeader));
+        assert_eq!(
+            check(&HeaderMap::new(), body, TS),
+            Err(SignatureFailure::MissingHeader)
+        );
         let mut only_sig = HeaderMap::new();
         only_sig.insert(SIGNATURE_HEADER, HeaderValue::from_static(SIGNATURE));
-        assert_eq!(check(&only_sig, body, TS), Err(SignatureFailure::MissingHeader));
+        assert_eq!(
+            check(&only_sig, body, TS),
+            Err(SignatureFailure::MissingHeader)
+        );
         let mut non_ascii = headers(&ts, SIGNATURE);
-        non_ascii.insert(SIGNATURE_HEADER, HeaderValue::from_bytes(b"v0=\xff\xfe").expect("opaque bytes"));
-        assert_eq!(check(&non_ascii, body, TS), Err(SignatureFailure::Malformed));
+        non_ascii.insert(
+            SIGNATURE_HEADER,
+            HeaderValue::from_bytes(b"v0=\xff\xfe").expect("opaque bytes"),
+        );
+        assert_eq!(
+            check(&non_ascii, body, TS),
+            Err(SignatureFailure::Malformed)
+        );
         assert_eq!(
             verify(&[], &headers(&ts, SIGNATURE), body, TS),
             Err(SignatureFailure::NoSecret)
@@ -142,9 +200,14 @@ mod tests {
         let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
         assert_eq!(
             url_verification(body),
-            Some(serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}))
+            Some(
+                serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+            )
         );
-        assert_eq!(url_verification(br#"{"type":"event_callback","event":{"text":"url_verification"}}"#), None);
+        assert_eq!(
+            url_verification(br#"{"type":"event_callback","event":{"text":"url_verification"}}"#),
+            None
+        );
         assert_eq!(url_verification(br#"{"type":"url_verification"}"#), None);
         assert_eq!(url_verification(b"type=url_verification"), None);
     }

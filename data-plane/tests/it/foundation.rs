@@ -22,11 +22,20 @@ async fn idempotent_producer_round_trips_key_value_and_headers() {
         .expect("producer");
     let value = br#"{"hello":"world"}"#;
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "Fx-Organization-Id", value: Some("org-1") })
-        .insert(Header { key: "Fx-Event-Id", value: Some("evt-1") });
+        .insert(Header {
+            key: "Fx-Organization-Id",
+            value: Some("org-1"),
+        })
+        .insert(Header {
+            key: "Fx-Event-Id",
+            value: Some("evt-1"),
+        });
     let delivery = producer
         .send(
-            FutureRecord::to(&topic).key("the-key").payload(&value[..]).headers(headers),
+            FutureRecord::to(&topic)
+                .key("the-key")
+                .payload(&value[..])
+                .headers(headers),
             Duration::from_secs(10),
         )
         .await
@@ -55,17 +64,34 @@ async fn idempotent_producer_round_trips_key_value_and_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_plane_on_port_zero_answers_healthz() {
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let admin_addr = admin.local_addr().expect("addr");
-    let config = data_plane::Config::from_args(["--kafka-bootstrap", "127.0.0.1:9"]).expect("config");
+    let config =
+        data_plane::Config::from_args(["--kafka-bootstrap", "127.0.0.1:9"]).expect("config");
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(data_plane::run(config, data_plane::Listeners { public, admin }, shutdown.clone()));
+    let task = tokio::spawn(data_plane::run(
+        config,
+        data_plane::Listeners { public, admin },
+        shutdown.clone(),
+    ));
 
-    let resp = reqwest::get(format!("http://{admin_addr}/healthz")).await.expect("healthz answers");
+    let resp = reqwest::get(format!("http://{admin_addr}/healthz"))
+        .await
+        .expect("healthz answers");
     assert_eq!(resp.status(), 200);
-    let resp = reqwest::get(format!("http://{admin_addr}/readyz")).await.expect("readyz answers");
-    assert_eq!(resp.status(), 503, "not ready before a config snapshot is loaded");
+    let resp = reqwest::get(format!("http://{admin_addr}/readyz"))
+        .await
+        .expect("readyz answers");
+    assert_eq!(
+        resp.status(),
+        503,
+        "not ready before a config snapshot is loaded"
+    );
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), task)

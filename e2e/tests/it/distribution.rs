@@ -23,9 +23,13 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
 
     // create + secret + bind + activate → a Slack-signed POST is accepted and lands in Kafka
     let app = app(org);
-    let (id, url) = api.slack_webhook(&app, "orders-e2e", "slack-secret-one").await;
-    dp.eventually_slack("activated webhook accepted", &url, "slack-secret-one", 200).await;
-    let records = gateway_testkit::consume(gateway_testkit::kafka_bootstrap(), &topic, 1, WAIT).await;
+    let (id, url) = api
+        .slack_webhook(&app, "orders-e2e", "slack-secret-one")
+        .await;
+    dp.eventually_slack("activated webhook accepted", &url, "slack-secret-one", 200)
+        .await;
+    let records =
+        gateway_testkit::consume(gateway_testkit::kafka_bootstrap(), &topic, 1, WAIT).await;
     let envelope: serde_json::Value =
         serde_json::from_slice(records[0].payload().expect("payload")).expect("json envelope");
     assert_eq!(envelope["webhookId"], id.as_str());
@@ -34,26 +38,40 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
 
     // deactivate → 404
     api.triggers()
-        .deactivate_trigger(api.req(pb::DeactivateTriggerRequest { webhook_id: id.clone() }))
+        .deactivate_trigger(api.req(pb::DeactivateTriggerRequest {
+            webhook_id: id.clone(),
+        }))
         .await
         .expect("deactivate");
-    dp.eventually_slack("deactivated webhook gone", &url, "slack-secret-one", 404).await;
+    dp.eventually_slack("deactivated webhook gone", &url, "slack-secret-one", 404)
+        .await;
     api.triggers()
-        .activate_trigger(api.req(pb::ActivateTriggerRequest { webhook_id: id.clone() }))
+        .activate_trigger(api.req(pb::ActivateTriggerRequest {
+            webhook_id: id.clone(),
+        }))
         .await
         .expect("re-activate");
-    dp.eventually_slack("re-activated webhook back", &url, "slack-secret-one", 200).await;
+    dp.eventually_slack("re-activated webhook back", &url, "slack-secret-one", 200)
+        .await;
 
     // reset key → old key 401, new key 200
     let reset = api
         .webhooks()
-        .reset_api_key(api.req(pb::ResetApiKeyRequest { webhook_id: id.clone(), grace_period_seconds: 0 }))
+        .reset_api_key(api.req(pb::ResetApiKeyRequest {
+            webhook_id: id.clone(),
+            grace_period_seconds: 0,
+        }))
         .await
         .expect("reset key")
         .into_inner();
-    dp.eventually_slack("old key refused", &url, "slack-secret-one", 401).await;
+    dp.eventually_slack("old key refused", &url, "slack-secret-one", 401)
+        .await;
     let new_url = with_key(&url, &reset.api_key);
-    assert_eq!(dp.post_slack(&new_url, "slack-secret-one", "{}").await, 200, "the new key works");
+    assert_eq!(
+        dp.post_slack(&new_url, "slack-secret-one", "{}").await,
+        200,
+        "the new key works"
+    );
 
     // secret changed through a config param → the new signature is accepted, the old one is not
     api.params()
@@ -73,7 +91,13 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
         }))
         .await
         .expect("secret from placeholder");
-    dp.eventually_slack("placeholder secret served", &new_url, "slack-secret-two", 200).await;
+    dp.eventually_slack(
+        "placeholder secret served",
+        &new_url,
+        "slack-secret-two",
+        200,
+    )
+    .await;
     api.params()
         .set_config_param(api.req(pb::SetConfigParamRequest {
             app: Some(app.clone()),
@@ -83,8 +107,18 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
         }))
         .await
         .expect("change param");
-    dp.eventually_slack("changed param re-resolved and streamed", &new_url, "slack-secret-three", 200).await;
-    assert_eq!(dp.post_slack(&new_url, "slack-secret-two", "{}").await, 401, "the old secret is gone");
+    dp.eventually_slack(
+        "changed param re-resolved and streamed",
+        &new_url,
+        "slack-secret-three",
+        200,
+    )
+    .await;
+    assert_eq!(
+        dp.post_slack(&new_url, "slack-secret-two", "{}").await,
+        401,
+        "the old secret is gone"
+    );
 
     // the control plane sees the data plane and its acknowledged version
     let planes = api
@@ -116,8 +150,20 @@ async fn replicas_share_changes_through_postgres() {
     let app = app(org);
     let (_, url_1) = api_a.slack_webhook(&app, "made-on-a", "secret-a").await;
     let (_, url_2) = api_b.slack_webhook(&app, "made-on-b", "secret-b").await;
-    dp_b.eventually_slack("change made through replica A reaches B's data plane", &url_1, "secret-a", 200).await;
-    dp_a.eventually_slack("change made through replica B reaches A's data plane", &url_2, "secret-b", 200).await;
+    dp_b.eventually_slack(
+        "change made through replica A reaches B's data plane",
+        &url_1,
+        "secret-a",
+        200,
+    )
+    .await;
+    dp_a.eventually_slack(
+        "change made through replica B reaches A's data plane",
+        &url_2,
+        "secret-b",
+        200,
+    )
+    .await;
 
     dp_a.stop().await;
     dp_b.stop().await;
@@ -140,20 +186,31 @@ async fn data_plane_keeps_serving_and_cold_starts_from_its_cache_without_the_con
     let app = app(org);
     let (_, url) = api.slack_webhook(&app, "cached", "cache-secret").await;
     let dp = DataPlane::start(&cp.url(), &token, &topic, &["--snapshot-cache", &cache_arg]).await;
-    dp.eventually_slack("served from the stream", &url, "cache-secret", 200).await;
-    gateway_testkit::eventually("snapshot cache written", WAIT, || async { cache.exists().then_some(()) }).await;
+    dp.eventually_slack("served from the stream", &url, "cache-secret", 200)
+        .await;
+    gateway_testkit::eventually("snapshot cache written", WAIT, || async {
+        cache.exists().then_some(())
+    })
+    .await;
 
     // control plane gone → the data plane keeps serving its last config
     let cp_url = cp.url();
     cp.stop().await;
     for _ in 0..3 {
-        assert_eq!(dp.post_slack(&url, "cache-secret", "{}").await, 200, "still serving without the control plane");
+        assert_eq!(
+            dp.post_slack(&url, "cache-secret", "{}").await,
+            200,
+            "still serving without the control plane"
+        );
     }
     dp.stop().await;
 
     // a data plane started while the control plane is down serves from the disk cache
     let cold = DataPlane::start(&cp_url, &token, &topic, &["--snapshot-cache", &cache_arg]).await;
-    gateway_testkit::eventually("cold start from cache", WAIT, || async { cold.ready().await.then_some(()) }).await;
+    gateway_testkit::eventually("cold start from cache", WAIT, || async {
+        cold.ready().await.then_some(())
+    })
+    .await;
     assert_eq!(cold.post_slack(&url, "cache-secret", "{}").await, 200);
     cold.stop().await;
 
@@ -162,15 +219,29 @@ async fn data_plane_keeps_serving_and_cold_starts_from_its_cache_without_the_con
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&cache, &bytes).expect("corrupt it");
-    let corrupt = DataPlane::start(&cp_url, &token, &topic, &["--snapshot-cache", &cache_arg]).await;
+    let corrupt =
+        DataPlane::start(&cp_url, &token, &topic, &["--snapshot-cache", &cache_arg]).await;
     gateway_testkit::eventually("admin listener up", WAIT, || async {
-        reqwest::get(format!("http://{}/healthz", corrupt.admin)).await.ok().filter(|r| r.status() == 200)
+        reqwest::get(format!("http://{}/healthz", corrupt.admin))
+            .await
+            .ok()
+            .filter(|r| r.status() == 200)
     })
     .await;
     // The cache is read before the listeners start, so by now it has been judged.
-    assert!(!corrupt.ready().await, "a corrupt cache must not make the data plane ready");
-    assert!(!corrupt.task.is_finished(), "a corrupt cache must not crash the data plane");
-    assert_ne!(corrupt.post_slack(&url, "cache-secret", "{}").await, 200, "nothing is served from a corrupt cache");
+    assert!(
+        !corrupt.ready().await,
+        "a corrupt cache must not make the data plane ready"
+    );
+    assert!(
+        !corrupt.task.is_finished(),
+        "a corrupt cache must not crash the data plane"
+    );
+    assert_ne!(
+        corrupt.post_slack(&url, "cache-secret", "{}").await,
+        200,
+        "nothing is served from a corrupt cache"
+    );
     corrupt.stop().await;
     let _ = std::fs::remove_dir_all(cache_dir);
 }

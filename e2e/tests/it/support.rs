@@ -42,7 +42,9 @@ impl ControlPlane {
                 master_keys_file: None,
                 master_key_primary: None,
             },
-            jwt_signing_key: Some(Secret::new("e2e-jwt-signing-key-of-at-least-32-bytes".to_owned())),
+            jwt_signing_key: Some(Secret::new(
+                "e2e-jwt-signing-key-of-at-least-32-bytes".to_owned(),
+            )),
             jwt_signing_key_file: None,
             public_base_url: Some("http://127.0.0.1".to_owned()),
             bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
@@ -54,7 +56,11 @@ impl ControlPlane {
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
-        Self { addr, shutdown, task }
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -86,17 +92,23 @@ pub struct Api {
 impl Api {
     pub async fn login(channel: Channel, api_token: &str) -> Self {
         let jwt = pb::auth_service_client::AuthServiceClient::new(channel.clone())
-            .exchange_token(pb::ExchangeTokenRequest { api_token: api_token.to_owned() })
+            .exchange_token(pb::ExchangeTokenRequest {
+                api_token: api_token.to_owned(),
+            })
             .await
             .expect("token exchange")
             .into_inner()
             .jwt_token;
-        Self { channel, bearer: format!("Bearer {jwt}") }
+        Self {
+            channel,
+            bearer: format!("Bearer {jwt}"),
+        }
     }
 
     pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
-        r.metadata_mut().insert("authorization", self.bearer.parse().expect("ascii"));
+        r.metadata_mut()
+            .insert("authorization", self.bearer.parse().expect("ascii"));
         r
     }
 
@@ -112,8 +124,12 @@ impl Api {
     pub fn admin(&self) -> pb::admin_service_client::AdminServiceClient<Channel> {
         pb::admin_service_client::AdminServiceClient::new(self.channel.clone())
     }
-    pub fn distribution(&self) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Channel> {
-        pb::config_distribution_service_client::ConfigDistributionServiceClient::new(self.channel.clone())
+    pub fn distribution(
+        &self,
+    ) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Channel> {
+        pb::config_distribution_service_client::ConfigDistributionServiceClient::new(
+            self.channel.clone(),
+        )
     }
 
     /// A DATA_PLANE token for `org`.
@@ -132,7 +148,12 @@ impl Api {
     }
 
     /// Creates a SLACK webhook with `secret`, binds it to a start event, activates it; returns (id, url).
-    pub async fn slack_webhook(&self, app: &pb::AppRef, name: &str, secret: &str) -> (String, String) {
+    pub async fn slack_webhook(
+        &self,
+        app: &pb::AppRef,
+        name: &str,
+        secret: &str,
+    ) -> (String, String) {
         let wh = self
             .webhooks()
             .create_webhook(self.req(pb::CreateWebhookRequest {
@@ -165,7 +186,9 @@ impl Api {
             .await
             .expect("commit bindings");
         self.triggers()
-            .activate_trigger(self.req(pb::ActivateTriggerRequest { webhook_id: wh.id.clone() }))
+            .activate_trigger(self.req(pb::ActivateTriggerRequest {
+                webhook_id: wh.id.clone(),
+            }))
             .await
             .expect("activate");
         let url = self.url_of(&wh.id).await;
@@ -174,7 +197,9 @@ impl Api {
 
     pub async fn url_of(&self, id: &str) -> String {
         self.webhooks()
-            .get_webhook_url(self.req(pb::GetWebhookUrlRequest { webhook_id: id.into() }))
+            .get_webhook_url(self.req(pb::GetWebhookUrlRequest {
+                webhook_id: id.into(),
+            }))
             .await
             .expect("get url")
             .into_inner()
@@ -192,9 +217,16 @@ pub struct DataPlane {
 
 impl DataPlane {
     pub async fn start(control_plane_url: &str, token: &str, topic: &str, extra: &[&str]) -> Self {
-        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let (addr, admin_addr) = (public.local_addr().expect("addr"), admin.local_addr().expect("addr"));
+        let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let (addr, admin_addr) = (
+            public.local_addr().expect("addr"),
+            admin.local_addr().expect("addr"),
+        );
         let mut args = vec![
             "--kafka-bootstrap",
             gateway_testkit::kafka_bootstrap(),
@@ -215,7 +247,12 @@ impl DataPlane {
             data_plane::Listeners { public, admin },
             shutdown.clone(),
         ));
-        Self { addr, admin: admin_addr, shutdown, task }
+        Self {
+            addr,
+            admin: admin_addr,
+            shutdown,
+            task,
+        }
     }
 
     pub async fn stop(self) {
@@ -229,7 +266,10 @@ impl DataPlane {
 
     /// The public URL of `url` (as GetWebhookUrl returns it) on this data plane.
     pub fn local(&self, url: &str) -> String {
-        let path = url.split_once("/webhooks/").map(|(_, p)| p).expect("webhook url");
+        let path = url
+            .split_once("/webhooks/")
+            .map(|(_, p)| p)
+            .expect("webhook url");
         format!("http://{}/webhooks/{path}", self.addr)
     }
 
@@ -254,7 +294,11 @@ impl DataPlane {
     /// Polls until a Slack-signed POST gets `status`.
     pub async fn eventually_slack(&self, what: &str, url: &str, secret: &str, status: u16) {
         gateway_testkit::eventually(what, WAIT, || async move {
-            (self.post_slack(url, secret, r#"{"type":"event_callback","n":1}"#).await == status).then_some(())
+            (self
+                .post_slack(url, secret, r#"{"type":"event_callback","n":1}"#)
+                .await
+                == status)
+                .then_some(())
         })
         .await
     }
@@ -262,7 +306,10 @@ impl DataPlane {
 
 /// With the API key in `url` replaced by `key`.
 pub fn with_key(url: &str, key: &str) -> String {
-    let base = url.split_once("?flowxApiKey=").map(|(b, _)| b).expect("url has a key");
+    let base = url
+        .split_once("?flowxApiKey=")
+        .map(|(b, _)| b)
+        .expect("url has a key");
     format!("{base}?flowxApiKey={key}")
 }
 
