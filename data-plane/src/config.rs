@@ -130,8 +130,13 @@ impl Config {
                     .to_owned(),
             );
         }
-        if self.kafka_message_timeout.is_some_and(|m| m < self.produce_timeout || m > Duration::from_secs(3600)) {
-            problems.push("--kafka-message-timeout must be between --produce-timeout and 1h".to_owned());
+        if self
+            .kafka_message_timeout
+            .is_some_and(|m| m < self.produce_timeout || m > Duration::from_secs(3600))
+        {
+            problems.push(
+                "--kafka-message-timeout must be between --produce-timeout and 1h".to_owned(),
+            );
         }
         if self.producer_queue_messages == 0 {
             problems.push("--producer-queue-messages must be at least 1".to_owned());

@@ -64,13 +64,18 @@ impl Publisher {
         for (k, v) in &config.kafka_properties {
             cc.set(k, v);
         }
-        let message_timeout = config.kafka_message_timeout.unwrap_or(config.produce_timeout);
+        let message_timeout = config
+            .kafka_message_timeout
+            .unwrap_or(config.produce_timeout);
         cc.set("bootstrap.servers", &config.kafka_bootstrap)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             // librdkafka gives up on the record at the same deadline the request waits, so an event
             // answered 503 is not written later behind the caller's back (barring a race at the edge).
-            .set("message.timeout.ms", message_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                message_timeout.as_millis().to_string(),
+            )
             .set(
                 "queue.buffering.max.messages",
                 config.producer_queue_messages.to_string(),
