@@ -114,6 +114,7 @@ impl Ingest {
         B: Body<Data = Bytes> + Unpin,
     {
         let started = Instant::now();
+        let _in_flight = self.metrics.in_flight();
         let request_id = request_id(req.headers());
         let method = req.method().clone();
         let mut outcome = Outcome {

@@ -37,6 +37,7 @@ pub struct Metrics {
     webhooks: Gauge,
     snapshot_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     producer_in_flight: Gauge,
+    requests_in_flight: Gauge,
 }
 
 impl Default for Metrics {
@@ -89,7 +90,14 @@ impl Metrics {
             "Records waiting in the producer for the broker",
             producer_in_flight.clone(),
         );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Webhook requests being handled now",
+            requests_in_flight.clone(),
+        );
         Metrics {
+            requests_in_flight,
             registry,
             requests,
             publish_seconds,
@@ -105,6 +113,12 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels { provider, outcome })
             .inc();
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.requests_in_flight.inc();
+        InFlight(self.requests_in_flight.clone())
     }
 
     /// Observes one publish.
@@ -148,4 +162,13 @@ pub fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

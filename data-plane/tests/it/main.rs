@@ -1,3 +1,8 @@
 //! Integration tests of the data plane: the real `run` on port 0, a real Kafka-protocol broker.
 
+mod accepted;
+mod errors;
 mod foundation;
+mod lifecycle;
+mod limits;
+mod support;
