@@ -227,12 +227,7 @@ impl ConfigParamService for ConfigParams {
     ) -> Result<Response<pb::ConfigParam>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Write,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Write, req.app.as_ref())?;
         check_name(&req.name)?;
         let kind = match pb::ConfigParamKind::try_from(req.kind) {
             Ok(pb::ConfigParamKind::Value) => VALUE,
@@ -315,12 +310,7 @@ impl ConfigParamService for ConfigParams {
     ) -> Result<Response<pb::ConfigParam>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Read,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Read, req.app.as_ref())?;
         check_name(&req.name)?;
         let mut conn = self.state.conn().await?;
         let row: Option<ParamRow> = app_filter(scope)
@@ -340,12 +330,7 @@ impl ConfigParamService for ConfigParams {
     ) -> Result<Response<pb::ListConfigParamsResponse>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Read,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Read, req.app.as_ref())?;
         let page = Page::parse(req.page_size, &req.page_token)?;
         let mut query = app_filter(scope)
             .select(ParamRow::as_select())
@@ -370,12 +355,7 @@ impl ConfigParamService for ConfigParams {
     ) -> Result<Response<pb::DeleteConfigParamResponse>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Write,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Write, req.app.as_ref())?;
         check_name(&req.name)?;
         let name = req.name;
         let mut conn = self.state.conn().await?;

@@ -13,7 +13,7 @@ use gateway_proto::v1 as pb;
 use gateway_proto::v1::trigger_service_server::TriggerService;
 use gateway_shared::{TriggerState, TriggerType};
 
-use crate::api::{parse_uuid, timestamp, AppScope, AppState, Page};
+use crate::api::{parse_uuid, timestamp, AppState, Page};
 use crate::auth::{Caller, Permission};
 use crate::error::{constraints, is_unique_violation, ApiError, ApiResult};
 use crate::revision::{record_change, ChangeKind};
@@ -222,12 +222,7 @@ impl TriggerService for Triggers {
     ) -> Result<Response<pb::CommitTriggerBindingsResponse>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Write,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Write, req.app.as_ref())?;
         let process =
             text(&req.process_definition_id, "process_definition_id", true)?.unwrap_or_default();
         let project = text(&req.project_id, "project_id", true)?.unwrap_or_default();
@@ -371,12 +366,7 @@ impl TriggerService for Triggers {
     ) -> Result<Response<pb::ListTriggersResponse>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Read,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Read, req.app.as_ref())?;
         let page = Page::parse(req.page_size, &req.page_token)?;
         let bound = trigger_bindings::table.select(trigger_bindings::webhook_id);
         let mut query = webhooks::table

@@ -136,6 +136,17 @@ impl Caller {
         }
     }
 
+    /// Parses a request's required `app` and refuses unless the role allows `permission` there.
+    pub fn require_app(
+        &self,
+        permission: Permission,
+        app: Option<&gateway_proto::v1::AppRef>,
+    ) -> ApiResult<crate::api::AppScope> {
+        let scope = crate::api::AppScope::parse(app)?;
+        self.require_in(permission, scope.organization_id, Some(scope.workspace_id))?;
+        Ok(scope)
+    }
+
     /// Refuses unless the role allows `permission` in this organization and workspace.
     pub fn require_in(
         &self,

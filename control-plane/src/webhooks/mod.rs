@@ -97,12 +97,7 @@ impl WebhookService for Webhooks {
     ) -> Result<Response<pb::Webhook>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Write,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Write, req.app.as_ref())?;
         validate::name(&req.name)?;
         validate::description(&req.description)?;
         let provider = store::provider_from_proto(req.provider).ok_or_else(|| {
@@ -182,12 +177,7 @@ impl WebhookService for Webhooks {
     ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
         let caller = self.state.auth.authenticate(&request).await?;
         let req = request.into_inner();
-        let scope = AppScope::parse(req.app.as_ref())?;
-        caller.require_in(
-            Permission::Read,
-            scope.organization_id,
-            Some(scope.workspace_id),
-        )?;
+        let scope = caller.require_app(Permission::Read, req.app.as_ref())?;
         let page = Page::parse(req.page_size, &req.page_token)?;
         let mut query = webhooks::table
             .filter(webhooks::organization_id.eq(scope.organization_id.0))
