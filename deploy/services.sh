@@ -5,7 +5,9 @@
 #
 #   services.sh install                         install what is missing (postgresql via apt, tansu via cargo)
 #   services.sh postgres DIR [OWNER_PID]        initdb + start; prints DATABASE_URL=… and POSTGRES_PID=…
-#   services.sh tansu DIR STORAGE [OWNER_PID]   start tansu (STORAGE: memory | sqlite); prints KAFKA_BOOTSTRAP=… and TANSU_PID=…
+#   services.sh tansu DIR STORAGE [OWNER_PID [PORT]]
+#                                               start tansu (STORAGE: memory | sqlite) on PORT or a free port;
+#                                               prints KAFKA_BOOTSTRAP=… and TANSU_PID=…
 #   services.sh stop-postgres DIR               stop the cluster in DIR
 #
 # With OWNER_PID, a watchdog stops the service and removes DIR once that process has exited, so a test
@@ -107,11 +109,11 @@ cmd_stop_postgres() {
 }
 
 cmd_tansu() {
-  local dir=$1 storage=${2:-memory} owner=${3:-}
+  local dir=$1 storage=${2:-memory} owner=${3:-} port=${4:-}
   local bin; bin=$(tansu_bin) || die "tansu not found (run: deploy/services.sh install)"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  local port; port=$(free_port)
+  [ -n "$port" ] || port=$(free_port)
   local url
   case "$storage" in
     memory) url="memory://tansu/" ;;
@@ -121,7 +123,7 @@ cmd_tansu() {
   ( cd "$dir" && exec setsid "$bin" broker \
       --kafka-listener-url "tcp://127.0.0.1:$port" \
       --kafka-advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "$url" </dev/null >"$dir/tansu.log" 2>&1 ) &
+      --storage-engine "$url" </dev/null >>"$dir/tansu.log" 2>&1 ) &
   local pid=$!
   disown || true
   wait_port 127.0.0.1 "$port" 30 || { cat "$dir/tansu.log" >&2; die "tansu did not start"; }
@@ -139,5 +141,5 @@ case "${1:-}" in
   postgres) shift; cmd_postgres "$@" ;;
   stop-postgres) shift; cmd_stop_postgres "$@" ;;
   tansu) shift; cmd_tansu "$@" ;;
-  *) die "usage: services.sh install | postgres DIR [OWNER_PID] | stop-postgres DIR | tansu DIR [memory|sqlite] [OWNER_PID]" ;;
+  *) die "usage: services.sh install | postgres DIR [OWNER_PID] | stop-postgres DIR | tansu DIR [memory|sqlite] [OWNER_PID [PORT]]" ;;
 esac

@@ -125,19 +125,27 @@ impl Broker {
     /// Starts a broker with `memory` or `sqlite` (durable across restarts) storage.
     pub fn start(storage: &str) -> Broker {
         let dir = scratch_dir("broker");
-        Self::start_in(dir, storage)
-    }
-
-    fn start_in(dir: String, storage: &str) -> Broker {
-        let pid = std::process::id().to_string();
-        let pairs = services_sh(&["tansu", &dir, storage, &pid])
-            .unwrap_or_else(|e| panic!("cannot start a tansu broker: {e}"));
+        let (bootstrap, pid) = Self::launch(&dir, storage, None);
         Broker {
-            bootstrap: lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
-            pid: lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
+            bootstrap,
+            pid,
             dir,
             storage: storage.to_owned(),
         }
+    }
+
+    /// Starts tansu through `deploy/services.sh` (on `port`, or a free one); returns (bootstrap, pid).
+    fn launch(dir: &str, storage: &str, port: Option<u16>) -> (String, u32) {
+        let owner = std::process::id().to_string();
+        let port = port.map(|p| p.to_string());
+        let mut args = vec!["tansu", dir, storage, &owner];
+        args.extend(port.as_deref());
+        let pairs =
+            services_sh(&args).unwrap_or_else(|e| panic!("cannot start a tansu broker: {e}"));
+        (
+            lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
+            lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
+        )
     }
 
     /// Kills the broker process (as a crash would).
@@ -154,12 +162,18 @@ impl Broker {
         }
     }
 
-    /// Starts the broker again on the same storage; the listener port may change.
-    pub fn restart(&mut self) {
-        let again = Self::start_in(self.dir.clone(), &self.storage);
-        self.bootstrap = again.bootstrap.clone();
-        self.pid = again.pid;
-        std::mem::forget(again);
+    /// Starts the broker again on the same storage AND the same port, so running clients reconnect
+    /// to the bootstrap address they already have (as they would to a restarted Kafka node).
+    pub fn restart_on_same_port(&mut self) {
+        let port = self
+            .bootstrap
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("bootstrap {} has no port", self.bootstrap));
+        let (bootstrap, pid) = Self::launch(&self.dir, &self.storage, Some(port));
+        self.bootstrap = bootstrap;
+        self.pid = pid;
     }
 }
 
@@ -296,70 +310,4 @@ where
 /// The payload of a record as UTF-8 text.
 pub fn payload_text(m: &OwnedMessage) -> String {
     String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()
-}
-
-impl Broker {
-    /// Starts the broker again on the same storage AND the same port, so running clients reconnect
-    /// to the bootstrap address they already have (as they would to a restarted Kafka node).
-    pub fn restart_on_same_port(&mut self) {
-        let port = self
-            .bootstrap
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or_else(|| panic!("bootstrap {} has no port", self.bootstrap));
-        let bin = [
-            "tansu".to_owned(),
-            format!(
-                "{}/.cargo/bin/tansu",
-                std::env::var("HOME").unwrap_or_default()
-            ),
-        ]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| panic!("tansu not found (run: deploy/services.sh install)"));
-        let url = match self.storage.as_str() {
-            "sqlite" => "sqlite://tansu.db",
-            _ => "memory://tansu/",
-        };
-        // Started through a shell and disowned (as services.sh does) so it is not our child: a killed
-        // broker then disappears from /proc instead of lingering as a zombie. The watchdog stops it
-        // once this test process has exited.
-        let script = format!(
-            "cd '{dir}' || exit 1; \
-             setsid '{bin}' broker --kafka-listener-url tcp://127.0.0.1:{port} \
-             --kafka-advertised-listener-url tcp://127.0.0.1:{port} --storage-engine '{url}' \
-             </dev/null >>'{dir}/tansu.log' 2>&1 & pid=$!; disown; \
-             ( trap '' HUP; while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill -9 $pid ) </dev/null >/dev/null 2>&1 & disown; \
-             echo $pid",
-            dir = self.dir,
-            owner = std::process::id(),
-        );
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        self.pid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| {
-                panic!(
-                    "could not restart tansu: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                panic!("tansu did not listen again on port {port} within 30s (port taken?)");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
