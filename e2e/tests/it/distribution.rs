@@ -5,7 +5,7 @@ use gateway_proto::v1 as pb;
 use rdkafka::Message;
 use uuid::Uuid;
 
-use crate::support::{app, with_key, Api, ControlPlane, DataPlane, BOOTSTRAP_TOKEN, WAIT};
+use crate::support::{app, with_key, Api, ControlPlane, DataPlane, TestTls, BOOTSTRAP_TOKEN, WAIT};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_changes_reach_the_data_plane_over_the_stream() {
@@ -244,4 +244,75 @@ async fn data_plane_keeps_serving_and_cold_starts_from_its_cache_without_the_con
     );
     corrupt.stop().await;
     let _ = std::fs::remove_dir_all(cache_dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_stream_runs_over_tls_and_needs_a_trusted_certificate() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-tls").await;
+    let org = Uuid::new_v4();
+    let tls = TestTls::generate();
+    let cp = ControlPlane::start_with(&db.url, org, Some(&tls)).await;
+    let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let token = api.data_plane_token(org).await;
+    let (_, url) = api.slack_webhook(&app(org), "over-tls", "tls-secret").await;
+
+    let ca_file = tls.cert_file.to_string_lossy().into_owned();
+    let trusting = DataPlane::start(
+        &cp.url(),
+        &token,
+        &topic,
+        &[
+            "--control-plane-ca-file",
+            &ca_file,
+            "--control-plane-tls-domain",
+            "localhost",
+        ],
+    )
+    .await;
+    trusting
+        .eventually_slack("config received over TLS", &url, "tls-secret", 200)
+        .await;
+
+    // The data plane's own endpoint builder refuses a control plane whose certificate it does not
+    // trust, and a plaintext client cannot talk to the TLS listener at all.
+    let stream_config = |ca: &str| data_plane::distribution::StreamClientConfig {
+        endpoint: cp.url(),
+        data_plane_id: "probe".into(),
+        tls_ca_pem: Some(ca.as_bytes().to_vec()),
+        tls_domain: Some("localhost".into()),
+        heartbeat: std::time::Duration::from_secs(1),
+        max_backoff: std::time::Duration::from_secs(1),
+    };
+    let trusted = data_plane::distribution::client::endpoint(&stream_config(&tls.cert_pem))
+        .expect("endpoint");
+    assert!(
+        trusted.connect().await.is_ok(),
+        "the configured CA is trusted"
+    );
+    let other = TestTls::generate();
+    let untrusted = data_plane::distribution::client::endpoint(&stream_config(&other.cert_pem))
+        .expect("endpoint");
+    assert!(
+        untrusted.connect().await.is_err(),
+        "a certificate from another CA is refused"
+    );
+    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://{}", cp.addr))
+        .expect("endpoint")
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let answer = pb::auth_service_client::AuthServiceClient::new(channel)
+            .exchange_token(pb::ExchangeTokenRequest {
+                api_token: BOOTSTRAP_TOKEN.into(),
+            })
+            .await;
+        assert!(
+            answer.is_err(),
+            "a plaintext call to the TLS listener must fail"
+        );
+    }
+
+    trusting.stop().await;
+    cp.stop().await;
 }

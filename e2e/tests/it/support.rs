@@ -16,9 +16,36 @@ pub const MASTER_KEYS: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const BOOTSTRAP_TOKEN: &str = "gwt_e2e-bootstrap-token-0123456789";
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// A self-signed certificate for `localhost`, written to PEM files.
+pub struct TestTls {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+    pub cert_pem: String,
+}
+
+impl TestTls {
+    pub fn generate() -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("self-signed cert");
+        let dir = std::env::temp_dir().join(format!("e2e-tls-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let cert_pem = certified.cert.pem();
+        let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_file, &cert_pem).expect("write cert");
+        std::fs::write(&key_file, certified.signing_key.serialize_pem()).expect("write key");
+        Self {
+            cert_file,
+            key_file,
+            cert_pem,
+        }
+    }
+}
+
 /// One control-plane replica.
 pub struct ControlPlane {
     pub addr: SocketAddr,
+    /// The CA (self-signed certificate) clients must trust when the replica serves TLS.
+    pub tls_ca: Option<String>,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -26,11 +53,14 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts a replica on `database_url` whose bootstrap token administers `org`.
     pub async fn start(database_url: &str, org: Uuid) -> Self {
-        Self::start_on("127.0.0.1:0", database_url, org).await
+        Self::start_with(database_url, org, None).await
     }
 
-    pub async fn start_on(addr: &str, database_url: &str, org: Uuid) -> Self {
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    /// Starts a replica that serves gRPC over TLS with `tls` when given.
+    pub async fn start_with(database_url: &str, org: Uuid, tls: Option<&TestTls>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let config = control_plane::Config {
             listen: addr,
@@ -51,6 +81,8 @@ impl ControlPlane {
             bootstrap_organization_id: Some(org),
             distribution: control_plane::distribution::DistributionArgs {
                 stream_heartbeat_ms: 500,
+                tls_cert_file: tls.map(|t| t.cert_file.clone()),
+                tls_key_file: tls.map(|t| t.key_file.clone()),
                 ..Default::default()
             },
         };
@@ -58,17 +90,32 @@ impl ControlPlane {
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
         Self {
             addr,
+            tls_ca: tls.map(|t| t.cert_pem.clone()),
             shutdown,
             task,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub async fn channel(&self) -> Channel {
-        let ep = tonic::transport::Endpoint::from_shared(self.url()).expect("endpoint");
+        let mut ep = tonic::transport::Endpoint::from_shared(self.url()).expect("endpoint");
+        if let Some(ca) = &self.tls_ca {
+            ep = ep
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                        .domain_name("localhost"),
+                )
+                .expect("client tls");
+        }
         gateway_testkit::eventually("control plane accepting connections", WAIT, || {
             let ep = ep.clone();
             async move { ep.connect().await.ok() }
