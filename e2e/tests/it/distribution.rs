@@ -5,7 +5,9 @@ use gateway_proto::v1 as pb;
 use rdkafka::Message;
 use uuid::Uuid;
 
-use crate::support::{app, with_key, Api, ControlPlane, DataPlane, TestTls, BOOTSTRAP_TOKEN, WAIT};
+use crate::support::{
+    app, sample, with_key, Api, ControlPlane, DataPlane, TestTls, BOOTSTRAP_TOKEN, WAIT,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_changes_reach_the_data_plane_over_the_stream() {
@@ -15,7 +17,7 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
     let cp = ControlPlane::start(&db.url, org).await;
     let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
     let dp_token = api.data_plane_token(org).await;
-    let dp = DataPlane::start(&cp.url(), &dp_token, &topic, &[]).await;
+    let dp = DataPlane::start(&cp.url(), &dp_token, &topic, &["--data-plane-id", "e2e-dp"]).await;
     gateway_testkit::eventually("data plane ready from its first snapshot", WAIT, || async {
         dp.ready().await.then_some(())
     })
@@ -128,7 +130,38 @@ async fn api_changes_reach_the_data_plane_over_the_stream() {
         .expect("list data planes")
         .into_inner();
     assert_eq!(planes.data_planes.len(), 1);
+    assert_eq!(planes.data_planes[0].data_plane_id, "e2e-dp");
     assert_eq!(planes.data_planes[0].acked_version, planes.current_version);
+
+    // ... and exports it: versions, connections and convergence figures
+    let metrics = cp.metrics_text().await;
+    let current = planes.current_version as f64;
+    assert_eq!(
+        sample(&metrics, "gateway_config_version"),
+        Some(current),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "gateway_config_stream_connections"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "gateway_config_acked_version{data_plane=\"e2e-dp\"}"
+        ),
+        Some(current)
+    );
+    let converged = sample(&metrics, "gateway_config_all_acked_seconds_count").unwrap_or(0.0);
+    assert!(
+        converged >= 1.0,
+        "every change was acknowledged by the one data plane: {metrics}"
+    );
+    let per_plane = sample(
+        &metrics,
+        "gateway_config_convergence_seconds_count{data_plane=\"e2e-dp\"}",
+    );
+    assert!(per_plane.unwrap_or(0.0) >= 1.0, "{metrics}");
 
     dp.stop().await;
     cp.stop().await;

@@ -46,6 +46,8 @@ pub struct ControlPlane {
     pub addr: SocketAddr,
     /// The CA (self-signed certificate) clients must trust when the replica serves TLS.
     pub tls_ca: Option<String>,
+    /// The admin listener (`/metrics`).
+    pub metrics: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -62,6 +64,10 @@ impl ControlPlane {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        // A free port for the admin listener (the control plane binds it itself).
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
         let config = control_plane::Config {
             listen: addr,
             database_url: database_url.to_owned(),
@@ -81,6 +87,7 @@ impl ControlPlane {
             bootstrap_organization_id: Some(org),
             distribution: control_plane::distribution::DistributionArgs {
                 stream_heartbeat_ms: 500,
+                metrics_listen: Some(metrics),
                 tls_cert_file: tls.map(|t| t.cert_file.clone()),
                 tls_key_file: tls.map(|t| t.key_file.clone()),
                 ..Default::default()
@@ -91,6 +98,7 @@ impl ControlPlane {
         Self {
             addr,
             tls_ca: tls.map(|t| t.cert_pem.clone()),
+            metrics,
             shutdown,
             task,
         }
@@ -127,6 +135,24 @@ impl ControlPlane {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
     }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+/// The value of the sample whose line starts with `name` (labels included) in Prometheus text.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A bearer-carrying client set for one control plane.
