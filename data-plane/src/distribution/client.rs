@@ -392,3 +392,128 @@ impl CacheWriter {
         self.dirty.send_replace(version);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gateway_proto::v1::WebhookRoute;
+    use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, WebhookOptions};
+    use gateway_shared::{AppId, OrganizationId, Provider, WorkspaceId};
+
+    use super::*;
+    use crate::distribution::RoutesSink;
+    use crate::routing::Routes;
+
+    fn route() -> WebhookRoute {
+        WebhookRoute::from(&WebhookConfig {
+            webhook_id: WebhookId::new_random(),
+            organization_id: OrganizationId::new_random(),
+            workspace_id: WorkspaceId::new_random(),
+            app_id: AppId::new_random(),
+            provider: Provider::Generic,
+            api_keys: vec![ApiKeyHash::of("k")],
+            secrets: ProviderSecrets::default(),
+            bindings: vec![],
+            correlation_key_path: None,
+            options: WebhookOptions::default(),
+        })
+    }
+
+    fn chunk(
+        version: u64,
+        nonce: &str,
+        index: u32,
+        last: bool,
+        webhooks: Vec<WebhookRoute>,
+    ) -> SnapshotChunk {
+        SnapshotChunk {
+            version,
+            nonce: nonce.into(),
+            chunk_index: index,
+            last,
+            webhooks,
+            committed_at_unix_ms: 0,
+        }
+    }
+
+    fn delta(from: u64, to: u64, upserts: Vec<WebhookRoute>) -> Delta {
+        Delta {
+            version: to,
+            nonce: format!("d{to}"),
+            from_version: from,
+            upserts,
+            removals: vec![],
+            committed_at_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn chunked_snapshot_applies_on_its_last_chunk_and_is_acked() {
+        let sink = RoutesSink::new(Routes::new(), true);
+        let mut assembly = None;
+        assert!(on_chunk(chunk(5, "n", 0, false, vec![route()]), &mut assembly, &sink).is_none());
+        assert_eq!(
+            sink.version(),
+            0,
+            "nothing is applied before the last chunk"
+        );
+        let answer = on_chunk(chunk(5, "n", 1, true, vec![route()]), &mut assembly, &sink);
+        assert!(
+            matches!(answer, Some(data_plane_message::Kind::Ack(Ack { version: 5, ref nonce, .. })) if nonce == "n")
+        );
+        assert_eq!(sink.version(), 5);
+        assert_eq!(sink.snapshot().webhooks.len(), 2);
+    }
+
+    #[test]
+    fn bad_updates_are_nacked_and_the_last_good_config_stays() {
+        let sink = RoutesSink::new(Routes::new(), true);
+        let mut assembly = None;
+        on_chunk(chunk(5, "n", 0, true, vec![route()]), &mut assembly, &sink);
+        assert_eq!(sink.version(), 5);
+
+        // a delta that does not start at the served version
+        match on_delta(delta(4, 6, vec![route()]), &sink) {
+            data_plane_message::Kind::Nack(n) => {
+                assert_eq!((n.version, n.serving_version), (6, 5));
+                assert!(!n.reason.is_empty());
+            }
+            other => panic!("expected a nack, got {other:?}"),
+        }
+        // a route naming a provider this build does not know (fail closed)
+        let mut unknown = route();
+        unknown.provider = 99;
+        assert!(matches!(
+            on_delta(delta(5, 6, vec![unknown.clone()]), &sink),
+            data_plane_message::Kind::Nack(_)
+        ));
+        // a snapshot chunk out of order, and a snapshot with a bad route
+        assert!(matches!(
+            on_chunk(chunk(7, "m", 1, true, vec![route()]), &mut assembly, &sink),
+            Some(data_plane_message::Kind::Nack(_))
+        ));
+        assert!(matches!(
+            on_chunk(
+                chunk(7, "m", 0, true, vec![route(), unknown]),
+                &mut assembly,
+                &sink
+            ),
+            Some(data_plane_message::Kind::Nack(Nack {
+                serving_version: 5,
+                ..
+            }))
+        ));
+        assert_eq!(
+            sink.version(),
+            5,
+            "every rejected update left the config as it was"
+        );
+        assert_eq!(sink.snapshot().webhooks.len(), 1);
+
+        // a good delta still applies afterwards
+        assert!(matches!(
+            on_delta(delta(5, 6, vec![route()]), &sink),
+            data_plane_message::Kind::Ack(_)
+        ));
+        assert_eq!(sink.snapshot().webhooks.len(), 2);
+    }
+}
