@@ -349,3 +349,65 @@ async fn config_stream_runs_over_tls_and_needs_a_trusted_certificate() {
     trusting.stop().await;
     cp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_data_plane_is_dropped_after_three_missed_heartbeats() {
+    let db = gateway_testkit::fresh_database().await;
+    let org = Uuid::new_v4();
+    let cp = ControlPlane::start(&db.url, org).await;
+    let channel = cp.channel().await;
+    let api = Api::login(channel.clone(), BOOTSTRAP_TOKEN).await;
+    let token = api.data_plane_token(org).await;
+    let dp_api = Api::login(channel, &token).await;
+
+    // Say Hello, then nothing: keep the sender open so the stream stays half-open.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(pb::DataPlaneMessage {
+        kind: Some(pb::data_plane_message::Kind::Hello(pb::Hello {
+            data_plane_id: "silent".into(),
+            known_version: 0,
+            software_version: "test".into(),
+        })),
+    })
+    .await
+    .expect("hello queued");
+    let mut inbound = dp_api
+        .distribution()
+        .stream_config(dp_api.req(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let started = std::time::Instant::now();
+    let mut heartbeats = 0;
+    let mut snapshot = false;
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match inbound.message().await {
+                Ok(Some(m)) => match m.kind {
+                    Some(pb::control_plane_message::Kind::Heartbeat(_)) => heartbeats += 1,
+                    Some(pb::control_plane_message::Kind::Snapshot(_)) => snapshot = true,
+                    _ => {}
+                },
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the control plane must close a stream whose peer went silent"
+    );
+    assert!(snapshot, "the first answer is a snapshot");
+    assert!(
+        heartbeats >= 2,
+        "heartbeats were sent while idle ({heartbeats})"
+    );
+    // heartbeat is 500 ms in these tests: closed after three silent intervals, not at once
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(tx);
+    cp.stop().await;
+}
