@@ -73,6 +73,8 @@ cmd_start() {
     say "the stack is already running"; cmd_status; return 0
   fi
   cmd_stop >/dev/null 2>&1 || true
+  # Throwaway: every start begins with an empty database and an empty broker.
+  rm -rf "$state/pg" "$state/pg.initdb.log" "$state/tansu" "$state/snapshot-cache.bin"
   NEED_GRPCURL=1 bash "$services" install
   command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
   mkdir -p "$state"; chmod 755 "$state"
@@ -175,8 +177,8 @@ Try:
   # send an event to the demo webhook (GENERIC: the API key in the URL is the authentication)
   curl -i -X POST "\$DEMO_WEBHOOK_URL" -H 'content-type: application/json' -d '{"orderId":"ORD-12345","amount":299.99}'
 
-  # watch the topic
-  $(bash "$services" tansu-bin) cat consume \$KAFKA_TOPIC --broker tcp://\$KAFKA_BOOTSTRAP
+  # read the topic (3 partitions; records are keyed, so look at each)
+  for p in 0 1 2; do $(bash "$services" tansu-bin) cat consume \$KAFKA_TOPIC --broker tcp://\$KAFKA_BOOTSTRAP --partition \$p --max-wait-time-ms 500; done
 
   # health and metrics
   curl \$DATA_PLANE_ADMIN/readyz; curl -s \$DATA_PLANE_ADMIN/metrics | head; curl -s \$CONTROL_PLANE_METRICS | grep gateway_config
