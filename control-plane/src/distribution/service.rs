@@ -282,16 +282,22 @@ impl Session {
                     .filter(|w| self.scope.contains(w))
                     .collect::<Vec<_>>();
                 chunks.sort_by_key(|w| w.webhook_id);
-                let size = self.settings.chunk_size.max(1);
-                let total = chunks.len().div_ceil(size).max(1);
-                for index in 0..total {
-                    let part = chunks.iter().skip(index * size).take(size);
+                // An empty config is still one (empty, last) chunk.
+                let mut parts: Vec<&[_]> = chunks.chunks(self.settings.chunk_size.max(1)).collect();
+                if parts.is_empty() {
+                    parts.push(&[]);
+                }
+                let total = parts.len();
+                for (index, part) in parts.into_iter().enumerate() {
                     self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
                         version: state.version,
                         nonce: nonce.clone(),
                         chunk_index: index as u32,
                         last: index + 1 == total,
-                        webhooks: part.map(|w| WebhookRoute::from(w.as_ref())).collect(),
+                        webhooks: part
+                            .iter()
+                            .map(|w| WebhookRoute::from(w.as_ref()))
+                            .collect(),
                         committed_at_unix_ms: state.committed_at_ms,
                     }))
                     .await?;

@@ -218,9 +218,12 @@ async fn data_plane_keeps_serving_and_cold_starts_from_its_cache_without_the_con
     let token = api.data_plane_token(org).await;
     let app = app(org);
     let (_, url) = api.slack_webhook(&app, "cached", "cache-secret").await;
+    let (_, second) = api.slack_webhook(&app, "cached-too", "second-secret").await;
+    // the data plane's first snapshot holds both webhooks, in two chunks
     let dp = DataPlane::start(&cp.url(), &token, &topic, &["--snapshot-cache", &cache_arg]).await;
     dp.eventually_slack("served from the stream", &url, "cache-secret", 200)
         .await;
+    assert_eq!(dp.post_slack(&second, "second-secret", "{}").await, 200);
     gateway_testkit::eventually("snapshot cache written", WAIT, || async {
         cache.exists().then_some(())
     })

@@ -87,6 +87,8 @@ impl ControlPlane {
             bootstrap_organization_id: Some(org),
             distribution: control_plane::distribution::DistributionArgs {
                 stream_heartbeat_ms: 500,
+                // One webhook per chunk, so every snapshot with two or more webhooks is multi-part.
+                snapshot_chunk: 1,
                 metrics_listen: Some(metrics),
                 tls_cert_file: tls.map(|t| t.cert_file.clone()),
                 tls_key_file: tls.map(|t| t.key_file.clone()),
