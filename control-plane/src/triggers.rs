@@ -422,4 +422,25 @@ impl TriggerService for Triggers {
                 .await?,
         ))
     }
+
+    async fn list_failed_triggers(
+        &self,
+        _request: Request<pb::ListFailedTriggersRequest>,
+    ) -> Result<Response<pb::ListFailedTriggersResponse>, Status> {
+        Err(Status::unimplemented("failed triggers are not stored yet"))
+    }
+
+    async fn get_failed_trigger(
+        &self,
+        _request: Request<pb::GetFailedTriggerRequest>,
+    ) -> Result<Response<pb::FailedTrigger>, Status> {
+        Err(Status::unimplemented("failed triggers are not stored yet"))
+    }
+
+    async fn replay_failed_trigger(
+        &self,
+        _request: Request<pb::ReplayFailedTriggerRequest>,
+    ) -> Result<Response<pb::ReplayFailedTriggerResponse>, Status> {
+        Err(Status::unimplemented("failed triggers are not stored yet"))
+    }
 }

@@ -6,6 +6,7 @@ pub mod correlation;
 pub mod crypto;
 pub mod ids;
 pub mod model;
+pub mod redact;
 pub mod secret;
 pub mod snapshot;
 

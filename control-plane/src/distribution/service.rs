@@ -114,6 +114,13 @@ impl ConfigDistributionService for DistributionService {
             current_version,
         }))
     }
+
+    async fn report_failed_triggers(
+        &self,
+        _request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
+    ) -> Result<Response<gateway_proto::v1::ReportFailedTriggersResponse>, Status> {
+        Err(Status::unimplemented("failed triggers are not stored yet"))
+    }
 }
 
 /// An update sent and not yet answered.
