@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "CP_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
+    /// Seconds shutdown waits for in-flight calls after SIGTERM before closing what is left.
+    #[arg(long, env = "CP_SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+
     /// Master keys for encryption at rest.
     #[command(flatten)]
     pub keys: KeyringArgs,

@@ -8,6 +8,9 @@ use tokio_util::sync::CancellationToken;
     about = "Webhook gateway control plane"
 )]
 struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CP_LOG_JSON", global = true, default_value_t = false)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,13 +57,22 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if cli.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match cli.command {
         Command::Serve(config) => {
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let shutdown = CancellationToken::new();

@@ -130,7 +130,7 @@ pub async fn run(
             tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop")
         }
     }
-    builder
+    let server = builder
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health)
@@ -142,7 +142,19 @@ pub async fn run(
         .add_service(TriggerServiceServer::new(Triggers::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await?;
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    // After SIGTERM the server stops accepting and waits for in-flight calls (config streams end
+    // on the same signal); whatever still runs after the grace period is cut.
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tokio::select! {
+        served = server => served?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "calls still running after the shutdown grace period; closing them");
+        }
+    }
+    tracing::info!("control plane stopped");
     Ok(())
 }

@@ -27,6 +27,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The producer (liveness fails on a fatal producer error).
     pub publisher: Arc<Publisher>,
+    /// The config stream (for the connection gauge).
+    pub stream: Arc<crate::distribution::StreamStatus>,
 }
 
 async fn handle(
@@ -53,9 +55,11 @@ async fn handle(
         ),
         "/metrics" => (
             StatusCode::OK,
-            state
-                .metrics
-                .encode(&state.routes, state.publisher.in_flight()),
+            state.metrics.encode(
+                &state.routes,
+                state.publisher.in_flight(),
+                state.stream.connected.load(Ordering::Acquire),
+            ),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         _ => (StatusCode::NOT_FOUND, "not found".to_owned(), "text/plain"),

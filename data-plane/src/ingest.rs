@@ -181,6 +181,7 @@ impl Ingest {
                     error: &error,
                     status,
                     code,
+                    method: &parts.method,
                     headers: &parts.headers,
                     body: read_body.as_ref(),
                     request_id,

@@ -51,7 +51,7 @@ pub struct DataPlane {
     routes: Routes,
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
-    reporter: Arc<dyn RejectionReporter>,
+    reporter: Option<Arc<dyn RejectionReporter>>,
     stream_status: Arc<distribution::StreamStatus>,
 }
 
@@ -80,14 +80,15 @@ impl DataPlane {
             routes,
             publisher,
             metrics: Arc::new(Metrics::new()),
-            reporter: Arc::new(NoReporter),
+            reporter: None,
             stream_status: Default::default(),
         })
     }
 
-    /// Sends every rejection after routing to `reporter` (failed-trigger reporting).
+    /// Sends every rejection after routing to `reporter` instead of the control plane (the default
+    /// when a control-plane URL is configured; without one rejections are only logged and counted).
     pub fn with_rejection_reporter(mut self, reporter: Arc<dyn RejectionReporter>) -> Self {
-        self.reporter = reporter;
+        self.reporter = Some(reporter);
         self
     }
 
@@ -123,12 +124,37 @@ impl DataPlane {
             draining: Default::default(),
             metrics: self.metrics.clone(),
             publisher: self.publisher.clone(),
+            stream: self.stream_status.clone(),
         });
+        let stream_stop = CancellationToken::new();
+        let started = distribution::start(
+            &self.config.stream,
+            self.routes.clone(),
+            self.stream_status.clone(),
+            self.metrics.clone(),
+            stream_stop.clone(),
+        )?;
+        let reporter: Arc<dyn RejectionReporter> = match (&self.reporter, &started) {
+            (Some(r), _) => r.clone(),
+            (None, Some(s)) => s.reports.clone(),
+            (None, None) => Arc::new(NoReporter),
+        };
+        let (stream_task, report_task) = match started {
+            Some(s) => {
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(
+                    s.report_sender
+                        .run(stop.clone(), self.config.report_flush_timeout()),
+                );
+                (Some(s.stream), Some((task, stop)))
+            }
+            None => (None, None),
+        };
         let ingest = Arc::new(ingest::Ingest {
             routes: self.routes.clone(),
             publisher: self.publisher.clone(),
             metrics: self.metrics.clone(),
-            reporter: self.reporter.clone(),
+            reporter,
             limits: ingest::Limits {
                 max_body_bytes: self.config.max_body_bytes,
                 body_read_timeout: self.config.body_read_timeout,
@@ -141,13 +167,6 @@ impl DataPlane {
             topic = %self.config.kafka_topic,
             "data plane listening"
         );
-        let stream_stop = CancellationToken::new();
-        let stream_task = distribution::start(
-            &self.config.stream,
-            self.routes.clone(),
-            self.stream_status.clone(),
-            stream_stop.clone(),
-        )?;
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(admin::serve(
             listeners.admin,
@@ -172,6 +191,13 @@ impl DataPlane {
         public_stop.cancel();
         if let Err(e) = public_task.await {
             tracing::error!(error = %e, "public listener task failed");
+        }
+        // Every in-flight request has answered, so every report is queued: send them.
+        if let Some((task, stop)) = report_task {
+            stop.cancel();
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "failed-trigger reporter task failed");
+            }
         }
         let publisher = self.publisher.clone();
         let flushed =

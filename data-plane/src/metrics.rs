@@ -28,6 +28,13 @@ pub struct PublishLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the failed-trigger report counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReportLabels {
+    /// `sent` or `dropped`.
+    pub result: &'static str,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +45,9 @@ pub struct Metrics {
     snapshot_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     producer_in_flight: Gauge,
     requests_in_flight: Gauge,
+    failed_trigger_reports: Family<ReportLabels, Counter>,
+    failed_trigger_queue_bytes: Gauge,
+    control_plane_connected: Gauge,
 }
 
 impl Default for Metrics {
@@ -96,7 +106,28 @@ impl Metrics {
             "Webhook requests being handled now",
             requests_in_flight.clone(),
         );
+        let failed_trigger_reports = Family::<ReportLabels, Counter>::default();
+        registry.register(
+            "failed_trigger_reports",
+            "Failed-trigger reports sent to the control plane, or dropped (buffer full, shutdown)",
+            failed_trigger_reports.clone(),
+        );
+        let failed_trigger_queue_bytes = Gauge::default();
+        registry.register(
+            "failed_trigger_queue_bytes",
+            "Bytes of failed-trigger reports waiting to be sent",
+            failed_trigger_queue_bytes.clone(),
+        );
+        let control_plane_connected = Gauge::default();
+        registry.register(
+            "control_plane_connected",
+            "1 while the config stream to the control plane is open",
+            control_plane_connected.clone(),
+        );
         Metrics {
+            failed_trigger_reports,
+            failed_trigger_queue_bytes,
+            control_plane_connected,
             requests_in_flight,
             registry,
             requests,
@@ -129,8 +160,28 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Counts failed-trigger reports by result.
+    pub fn failed_trigger_report(&self, result: &'static str, count: u64) {
+        self.failed_trigger_reports
+            .get_or_create(&ReportLabels { result })
+            .inc_by(count);
+    }
+
+    /// Sets the bytes of reports waiting to be sent.
+    pub fn failed_trigger_queue(&self, bytes: usize) {
+        self.failed_trigger_queue_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// The text exposition, with the config gauges read from `routes` now.
-    pub fn encode(&self, routes: &Routes, producer_in_flight: i32) -> String {
+    pub fn encode(
+        &self,
+        routes: &Routes,
+        producer_in_flight: i32,
+        control_plane_connected: bool,
+    ) -> String {
+        self.control_plane_connected
+            .set(i64::from(control_plane_connected));
         match routes.load() {
             Some(t) => {
                 self.config_version

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
 use crate::error::IngestError;
 use crate::routing::Route;
@@ -19,6 +19,8 @@ pub struct Rejection<'a> {
     pub status: StatusCode,
     /// Stable reason code answered.
     pub code: &'static str,
+    /// Request method.
+    pub method: &'a Method,
     /// Request headers (the reporter must redact signatures and credentials before storing).
     pub headers: &'a HeaderMap,
     /// The body, when it was read (not for 413, 408 or failures before step 3).

@@ -11,6 +11,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod process;
+
+pub use process::{free_port, Process};
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

@@ -3,6 +3,7 @@
 mod auth;
 mod foundation;
 mod params;
+mod signals;
 mod snapshot;
 mod support;
 mod triggers;

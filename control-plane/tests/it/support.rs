@@ -36,6 +36,7 @@ pub fn test_config(addr: SocketAddr, database_url: &str, org: Uuid) -> control_p
         database_url: database_url.to_owned(),
         migrate_on_start: true,
         db_pool_size: 4,
+        shutdown_grace_secs: 5,
         keys: control_plane::config::KeyringArgs {
             master_keys: Some(Secret::new(TEST_MASTER_KEYS.to_owned())),
             master_keys_file: None,

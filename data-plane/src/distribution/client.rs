@@ -13,7 +13,7 @@ use gateway_proto::v1::{
 };
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -57,9 +57,27 @@ pub struct StreamClientConfig {
     pub max_backoff: Duration,
 }
 
+/// The open connection to the control plane and the bearer token it was opened with. The
+/// failed-trigger reporter sends its batches over it, so a data plane keeps one connection.
+#[derive(Clone)]
+pub struct Link {
+    /// The HTTP/2 connection (cheap to clone; it stays open while any clone lives).
+    pub channel: Channel,
+    /// `authorization` value for calls on it.
+    pub bearer: String,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
+}
+
 /// What the stream client reports about itself (for readiness and metrics).
 #[derive(Debug, Default)]
 pub struct StreamStatus {
+    /// The connection of the open stream; `None` while disconnected.
+    pub link: watch::Sender<Option<Link>>,
     /// A stream is open now.
     pub connected: AtomicBool,
     /// Unix milliseconds of the last applied update (0 = none yet).
@@ -94,8 +112,10 @@ pub async fn run(
         .await;
         status.connected.store(false, Ordering::Release);
         if shutdown.is_cancelled() {
+            // The link stays: the failed-trigger reporter flushes over it while the process drains.
             return;
         }
+        status.link.send_replace(None);
         match result {
             Ok(()) => tracing::info!("config stream closed by the control plane; reconnecting"),
             Err(e) => {
@@ -163,6 +183,7 @@ async fn session(
 ) -> Result<(), SessionError> {
     let channel = endpoint(config)?.connect().await?;
     let bearer = credentials.bearer(channel.clone()).await?;
+    let channel_for_link = channel.clone();
     let mut client =
         ConfigDistributionServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
     let (tx, rx) = mpsc::channel::<DataPlaneMessage>(16);
@@ -187,6 +208,10 @@ async fn session(
     request.metadata_mut().insert("authorization", value);
     let mut inbound = client.stream_config(request).await?.into_inner();
     status.connected.store(true, Ordering::Release);
+    status.link.send_replace(Some(Link {
+        channel: channel_for_link,
+        bearer: format!("Bearer {bearer}"),
+    }));
     tracing::info!(endpoint = %config.endpoint, version = sink.version(), "config stream open");
 
     let idle = config.heartbeat * 3;

@@ -3,8 +3,9 @@
 
 pub mod cache;
 pub mod client;
+pub mod report;
 pub mod sink;
 
 pub use cache::{CacheError, SnapshotCache};
-pub use client::{ConfigSink, Credentials, StreamClientConfig, StreamStatus};
-pub use sink::{start, RoutesSink, StreamArgs};
+pub use client::{ConfigSink, Credentials, Link, StreamClientConfig, StreamStatus};
+pub use sink::{start, RoutesSink, Started, StreamArgs};

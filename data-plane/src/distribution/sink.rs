@@ -15,6 +15,8 @@ use tonic::transport::Channel;
 
 use super::cache::SnapshotCache;
 use super::client::{self, ConfigSink, Credentials, StreamClientConfig, StreamStatus};
+use super::report::{self, ReportQueue, ReportSender, ReportSettings};
+use crate::metrics::Metrics;
 use crate::routing::Routes;
 
 /// Settings of the config stream (all optional: without a control-plane URL the data plane serves
@@ -58,6 +60,20 @@ pub struct StreamArgs {
     /// Milliseconds between heartbeats on the config stream.
     #[arg(long, env = "DP_STREAM_HEARTBEAT_MS", default_value_t = 10_000)]
     pub stream_heartbeat_ms: u64,
+
+    /// Most payload bytes a failed-trigger report keeps (longer bodies are cut and cannot be
+    /// replayed).
+    #[arg(long, env = "DP_FAILED_TRIGGER_PAYLOAD_BYTES", default_value_t = 64 * 1024)]
+    pub failed_trigger_payload_bytes: usize,
+
+    /// Most bytes of failed-trigger reports held while the control plane is slow or away; beyond
+    /// it reports are dropped (and counted).
+    #[arg(long, env = "DP_FAILED_TRIGGER_BUFFER_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub failed_trigger_buffer_bytes: usize,
+
+    /// Milliseconds a failed-trigger batch waits for more reports before it is sent.
+    #[arg(long, env = "DP_FAILED_TRIGGER_LINGER_MS", default_value_t = 200)]
+    pub failed_trigger_linger_ms: u64,
 }
 
 impl StreamArgs {
@@ -73,6 +89,9 @@ impl StreamArgs {
                     "--control-plane-url needs --control-plane-token or --control-plane-token-file"
                         .into(),
                 );
+            }
+            if self.failed_trigger_payload_bytes > 4 * 1024 * 1024 {
+                problems.push("--failed-trigger-payload-bytes must be at most 4194304".into());
             }
         } else if self.snapshot_cache.is_some() {
             problems.push("--snapshot-cache needs --control-plane-url".into());
@@ -187,14 +206,26 @@ impl ConfigSink for RoutesSink {
     }
 }
 
+/// What [`start`] started.
+pub struct Started {
+    /// The stream client task.
+    pub stream: tokio::task::JoinHandle<()>,
+    /// The failed-trigger queue (the ingest path's reporter).
+    pub reports: Arc<ReportQueue>,
+    /// Sends the queue's batches; run it with [`ReportSender::run`].
+    pub report_sender: ReportSender,
+}
+
 /// Starts the config stream when a control-plane URL is configured: first a cold start from the disk
-/// cache (if any and not already serving), then the stream client in the background.
+/// cache (if any and not already serving), then the stream client in the background. Failed-trigger
+/// reports travel over the stream's connection.
 pub fn start(
     args: &StreamArgs,
     routes: Routes,
     status: Arc<StreamStatus>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<Started>> {
     let Some(url) = args.control_plane_url.clone() else {
         return Ok(None);
     };
@@ -231,24 +262,45 @@ pub fn start(
         }
         None => None,
     };
+    let data_plane_id = args
+        .data_plane_id
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("data-plane-{}", uuid::Uuid::new_v4().simple()));
+    let credentials: Arc<dyn Credentials> = Arc::new(TokenExchange(token));
+    let (reports, report_sender) = report::channel(
+        ReportSettings {
+            data_plane_id: data_plane_id.clone(),
+            max_payload_bytes: args.failed_trigger_payload_bytes,
+            buffer_bytes: args.failed_trigger_buffer_bytes,
+            batch_reports: 200,
+            // The control plane accepts messages up to 16 MiB.
+            batch_bytes: 4 * 1024 * 1024,
+            linger: Duration::from_millis(args.failed_trigger_linger_ms),
+            call_timeout: Duration::from_secs(10),
+        },
+        metrics,
+        status.link.subscribe(),
+        credentials.clone(),
+    );
     let config = StreamClientConfig {
         endpoint: url,
-        data_plane_id: args
-            .data_plane_id
-            .clone()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| format!("data-plane-{}", uuid::Uuid::new_v4().simple())),
+        data_plane_id,
         tls_ca_pem,
         tls_domain: args.control_plane_tls_domain.clone(),
         heartbeat: Duration::from_millis(args.stream_heartbeat_ms.max(100)),
         max_backoff: Duration::from_secs(10),
     };
-    Ok(Some(tokio::spawn(client::run(
-        config,
-        Arc::new(TokenExchange(token)),
-        sink,
-        cache,
-        status,
-        shutdown,
-    ))))
+    Ok(Some(Started {
+        stream: tokio::spawn(client::run(
+            config,
+            credentials,
+            sink,
+            cache,
+            status,
+            shutdown,
+        )),
+        reports: Arc::new(reports),
+        report_sender,
+    }))
 }

@@ -73,6 +73,7 @@ impl ControlPlane {
             database_url: database_url.to_owned(),
             migrate_on_start: true,
             db_pool_size: 4,
+            shutdown_grace_secs: 5,
             keys: control_plane::config::KeyringArgs {
                 master_keys: Some(Secret::new(MASTER_KEYS.to_owned())),
                 master_keys_file: None,
