@@ -89,6 +89,11 @@ pub struct Config {
     #[arg(long, env = "DP_SNAPSHOT_FILE")]
     pub snapshot_file: Option<PathBuf>,
 
+    /// Also count requests per webhook id in `/metrics` (unbounded labels: one series per webhook
+    /// and outcome; for small fleets or debugging).
+    #[arg(long, env = "DP_METRICS_WEBHOOK_LABEL", default_value_t = false)]
+    pub metrics_webhook_label: bool,
+
     /// Log as JSON lines instead of text.
     #[arg(long, env = "DP_LOG_JSON", default_value_t = false)]
     pub log_json: bool,

@@ -134,6 +134,9 @@ impl Ingest {
             resp.headers_mut().insert("x-request-id", v);
         }
         self.metrics.request(outcome.provider, code);
+        if let Some(id) = outcome.webhook_id {
+            self.metrics.webhook_request(|| id.to_string(), code);
+        }
         let status = resp.status().as_u16();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let webhook_id = outcome.webhook_id.map(|w| w.to_string());

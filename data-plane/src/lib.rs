@@ -75,11 +75,16 @@ impl DataPlane {
                 .with_context(|| format!("applying {}", path.display()))?;
             tracing::info!(version, file = %path.display(), "config snapshot loaded from file");
         }
+        let metrics = Arc::new(if config.metrics_webhook_label {
+            Metrics::with_webhook_label()
+        } else {
+            Metrics::new()
+        });
         Ok(DataPlane {
             config,
             routes,
             publisher,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             reporter: None,
             stream_status: Default::default(),
         })

@@ -28,6 +28,15 @@ pub struct PublishLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the per-webhook request counter (only when an operator turns it on).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// The webhook id.
+    pub webhook_id: String,
+    /// `accepted`, `handshake` or the error code.
+    pub outcome: &'static str,
+}
+
 /// Labels of the failed-trigger report counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReportLabels {
@@ -48,11 +57,40 @@ pub struct Metrics {
     failed_trigger_reports: Family<ReportLabels, Counter>,
     failed_trigger_queue_bytes: Gauge,
     control_plane_connected: Gauge,
+    per_webhook: Option<Family<WebhookLabels, Counter>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Metrics {
+    /// Like [`Metrics::new`], plus a request counter labelled by webhook id. Its cardinality grows
+    /// with the number of webhooks: meant for small fleets or debugging.
+    pub fn with_webhook_label() -> Self {
+        let mut m = Self::new();
+        let family = Family::<WebhookLabels, Counter>::default();
+        m.registry.register(
+            "webhook_requests",
+            "Webhook requests by webhook id and outcome (enabled by DP_METRICS_WEBHOOK_LABEL)",
+            family.clone(),
+        );
+        m.per_webhook = Some(family);
+        m
+    }
+
+    /// Counts one answered request of a known webhook, when per-webhook counting is on.
+    pub fn webhook_request(&self, webhook_id: impl FnOnce() -> String, outcome: &'static str) {
+        if let Some(family) = &self.per_webhook {
+            family
+                .get_or_create(&WebhookLabels {
+                    webhook_id: webhook_id(),
+                    outcome,
+                })
+                .inc();
+        }
     }
 }
 
@@ -125,6 +163,7 @@ impl Metrics {
             control_plane_connected.clone(),
         );
         Metrics {
+            per_webhook: None,
             failed_trigger_reports,
             failed_trigger_queue_bytes,
             control_plane_connected,

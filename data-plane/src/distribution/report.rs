@@ -340,3 +340,161 @@ impl ReportSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use gateway_shared::snapshot::{ProviderSecrets, TriggerBinding};
+    use gateway_shared::{AppId, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId};
+    use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+    use super::*;
+    use crate::error::{IngestError, SignatureFailure};
+    use crate::routing::{Route, RouteKey};
+
+    fn route() -> Route {
+        Route {
+            key: RouteKey {
+                organization_id: OrganizationId::new_random(),
+                workspace_id: WorkspaceId::new_random(),
+                app_id: AppId::new_random(),
+                webhook_id: WebhookId::new_random(),
+            },
+            provider: Provider::Slack,
+            api_keys: Vec::new(),
+            secrets: ProviderSecrets::default(),
+            bindings: vec![TriggerBinding {
+                trigger_type: TriggerType::StartProcess,
+                process_definition_id: "p".into(),
+                node_id: "n".into(),
+                process_correlation_key: None,
+                process_key: None,
+            }],
+            correlation: None,
+            has_resume: false,
+            include_raw_body: false,
+        }
+    }
+
+    fn headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        h.insert("x-slack-signature", HeaderValue::from_static("v0=deadbeef"));
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        h.insert(
+            "x-original-uri",
+            HeaderValue::from_static("/webhooks/incoming/slack/a?flowxApiKey=topsecret"),
+        );
+        h
+    }
+
+    fn rejection<'a>(
+        route: &'a Route,
+        error: &'a IngestError,
+        headers: &'a HeaderMap,
+        body: Option<&'a Bytes>,
+    ) -> Rejection<'a> {
+        let (status, code) = error.status_and_code();
+        Rejection {
+            route,
+            error,
+            status,
+            code,
+            method: &Method::POST,
+            headers,
+            body,
+            request_id: "req-1",
+            received_at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn reports_mask_credentials_and_cap_the_payload() {
+        let route = route();
+        let error = IngestError::SignatureInvalid(SignatureFailure::Mismatch);
+        let headers = headers();
+        let body = Bytes::from_static(br#"{"event":"0123456789"}"#);
+        let (report, weight) = build(&rejection(&route, &error, &headers, Some(&body)), 8);
+        assert_eq!(report.reason_code, "SIGNATURE_INVALID");
+        assert_eq!(report.detail, "mismatch");
+        assert_eq!(
+            report.http_status,
+            u32::from(StatusCode::UNAUTHORIZED.as_u16())
+        );
+        assert_eq!(report.webhook_id, route.key.webhook_id.to_string());
+        assert_eq!(report.payload, &body[..8]);
+        assert_eq!(report.payload_size, body.len() as u64);
+        assert!(!report.payload_complete, "a cut payload is not complete");
+        assert!(weight >= REPORT_OVERHEAD + 8);
+        let text = format!("{:?}", report.headers);
+        for secret in ["Bearer abc", "deadbeef", "topsecret"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        let forwarded = report
+            .headers
+            .iter()
+            .find(|h| h.name == "X-Forwarded-For")
+            .expect("other headers are kept with every value");
+        assert_eq!(forwarded.values, ["10.0.0.1", "10.0.0.2"]);
+
+        let (whole, _) = build(&rejection(&route, &error, &headers, Some(&body)), 1024);
+        assert!(whole.payload_complete);
+        assert_eq!(whole.payload, &body[..]);
+        let unread = IngestError::PayloadTooLarge { limit: 10 };
+        let (none, _) = build(&rejection(&route, &unread, &headers, None), 1024);
+        assert!(none.payload.is_empty() && !none.payload_complete && none.payload_size == 0);
+        assert_eq!(none.reason_code, "PAYLOAD_TOO_LARGE");
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_and_counts_without_waiting() {
+        let metrics = Arc::new(Metrics::new());
+        let (_link_tx, link_rx) = watch::channel(None);
+        struct NoCredentials;
+        #[tonic::async_trait]
+        impl Credentials for NoCredentials {
+            async fn bearer(&self, _: tonic::transport::Channel) -> Result<String, tonic::Status> {
+                Err(tonic::Status::unavailable("test"))
+            }
+        }
+        let (queue, sender) = channel(
+            ReportSettings {
+                data_plane_id: "dp".into(),
+                max_payload_bytes: 1024,
+                buffer_bytes: 3 * REPORT_OVERHEAD + 2048,
+                batch_reports: 10,
+                batch_bytes: 1 << 20,
+                linger: Duration::from_millis(1),
+                call_timeout: Duration::from_secs(1),
+            },
+            metrics.clone(),
+            link_rx,
+            Arc::new(NoCredentials),
+        );
+        let route = route();
+        let error = IngestError::InvalidJson("line 1 column 1".into());
+        let headers = HeaderMap::new();
+        let body = Bytes::from(vec![b'x'; 1000]);
+        for _ in 0..5 {
+            queue.report(&rejection(&route, &error, &headers, Some(&body)));
+        }
+        let text = metrics.encode(&crate::routing::Routes::new(), 0, false);
+        assert!(
+            text.contains(r#"webhook_gateway_failed_trigger_reports_total{result="dropped"} 3"#),
+            "two fit in the buffer, three are dropped: {text}"
+        );
+        // With no control plane to reach, shutdown drops what is queued, and says so.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        sender.run(stop, Duration::from_millis(100)).await;
+        let text = metrics.encode(&crate::routing::Routes::new(), 0, false);
+        assert!(
+            text.contains(r#"webhook_gateway_failed_trigger_reports_total{result="dropped"} 5"#),
+            "{text}"
+        );
+    }
+}

@@ -129,6 +129,42 @@ async fn generic_json_is_published_with_every_header_value() {
         metrics.contains("webhook_gateway_publish_duration_seconds_count{outcome=\"acked\"} 1"),
         "{metrics}"
     );
+    assert!(
+        !metrics.contains(&hook.config.webhook_id.to_string()),
+        "no webhook id label unless the operator turns it on: {metrics}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_webhook_counts_appear_only_when_turned_on() {
+    let gw = Gateway::on_shared_broker(&["--metrics-webhook-label"]).await;
+    let hook = Hook::new(Provider::Generic);
+    gw.load(&[&hook]);
+    let client = reqwest::Client::new();
+    let ok = client
+        .post(gw.url(&hook))
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ok.status(), 200);
+    let bad = client
+        .post(gw.url_without_key(&hook))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(bad.status(), 401);
+    let metrics = gw.metrics().await;
+    let id = hook.config.webhook_id;
+    for outcome in ["accepted", "API_KEY_MISSING"] {
+        let line = format!(
+            r#"webhook_gateway_webhook_requests_total{{webhook_id="{id}",outcome="{outcome}"}} 1"#
+        );
+        assert!(metrics.contains(&line), "{line} missing: {metrics}");
+    }
     gw.stop().await;
 }
 
