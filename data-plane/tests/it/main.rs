@@ -5,4 +5,5 @@ mod errors;
 mod foundation;
 mod lifecycle;
 mod limits;
+mod providers;
 mod support;
