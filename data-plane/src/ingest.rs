@@ -246,7 +246,7 @@ impl Ingest {
 
         // 4. Provider check.
         match providers::verify_post(route, &parts.headers, body, now) {
-            Ok(Verified::Publish) => {}
+            Ok(Verified::Publish(slot)) => self.metrics.signature_match(outcome.provider, slot),
             Ok(Verified::Handshake(answer)) => {
                 return Ok((json_response(StatusCode::OK, &answer), "handshake"))
             }
@@ -269,7 +269,7 @@ impl Ingest {
         };
 
         // 7. Publish and wait for the acknowledgement.
-        let event_id = uuid::Uuid::now_v7().to_string();
+        let event_id = providers::event_id(route, &parts.headers, &payload).to_string();
         let record = Accepted {
             route,
             event_id: event_id.clone(),

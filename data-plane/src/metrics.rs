@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::providers::SecretSlot;
 use crate::routing::Routes;
 
 /// Labels of the request counter.
@@ -44,10 +45,20 @@ pub struct ReportLabels {
     pub result: &'static str,
 }
 
+/// Labels of the signature-match counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignatureLabels {
+    /// Provider of the webhook.
+    pub provider: &'static str,
+    /// `current` or `previous`: which signing secret verified the request.
+    pub secret: &'static str,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    signature_matches: Family<SignatureLabels, Counter>,
     publish_seconds: Family<PublishLabels, Histogram>,
     config_version: Gauge,
     webhooks: Gauge,
@@ -103,6 +114,12 @@ impl Metrics {
             "requests",
             "Webhook requests by provider and outcome",
             requests.clone(),
+        );
+        let signature_matches = Family::<SignatureLabels, Counter>::default();
+        registry.register(
+            "signature_matches",
+            "Verified provider signatures by provider and the secret that matched (current or previous, during a rotation)",
+            signature_matches.clone(),
         );
         let publish_seconds = Family::<PublishLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
@@ -170,6 +187,7 @@ impl Metrics {
             requests_in_flight,
             registry,
             requests,
+            signature_matches,
             publish_seconds,
             config_version,
             webhooks,
@@ -183,6 +201,18 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels { provider, outcome })
             .inc();
+    }
+
+    /// Counts a verified signature by the secret that matched; GENERIC (no secret) is not counted.
+    pub fn signature_match(&self, provider: &'static str, slot: Option<SecretSlot>) {
+        if let Some(slot) = slot {
+            self.signature_matches
+                .get_or_create(&SignatureLabels {
+                    provider,
+                    secret: slot.as_str(),
+                })
+                .inc();
+        }
     }
 
     /// Counts a request as in flight until the guard is dropped.

@@ -5,5 +5,5 @@ use crate::error::SignatureFailure;
 
 /// Always passes: GENERIC requests are authenticated by `flowxApiKey` alone.
 pub fn verify() -> Result<Verified, SignatureFailure> {
-    Ok(Verified::Publish)
+    Ok(Verified::Publish(None))
 }

@@ -7,7 +7,7 @@ use gateway_shared::Secret;
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-use super::{any_hmac_sha256_matches, header_text, hex_sha256};
+use super::SecretSlot;
 use crate::error::SignatureFailure;
 
 /// Signature header of POSTs.
@@ -21,16 +21,9 @@ pub fn verify_post(
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
-) -> Result<(), SignatureFailure> {
-    if super::live_secrets(secrets, now).next().is_none() {
-        return Err(SignatureFailure::NoSecret);
-    }
-    let header = header_text(headers, SIGNATURE_HEADER)?;
-    let hex = header
-        .strip_prefix("sha256=")
-        .ok_or(SignatureFailure::Malformed)?;
-    let expected = hex_sha256(hex)?;
-    any_hmac_sha256_matches(secrets, now, &[body], &expected)
+) -> Result<SecretSlot, SignatureFailure> {
+    // The same scheme as GitHub's.
+    super::verify_hub_signature_256(secrets, headers, body, now)
 }
 
 /// The GET handshake: with `hub.mode=subscribe`, a `hub.challenge` and a `hub.verify_token` equal
@@ -82,7 +75,10 @@ mod tests {
 
     #[test]
     fn accepts_an_independently_computed_signature() {
-        assert_eq!(verify_post(&secrets(), &signed(SIGNATURE), BODY, 0), Ok(()));
+        assert_eq!(
+            verify_post(&secrets(), &signed(SIGNATURE), BODY, 0),
+            Ok(SecretSlot::Current)
+        );
         assert_eq!(
             verify_post(
                 &secrets(),
@@ -90,7 +86,7 @@ mod tests {
                 BODY,
                 0
             ),
-            Ok(())
+            Ok(SecretSlot::Current)
         );
     }
 

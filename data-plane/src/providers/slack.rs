@@ -5,7 +5,10 @@
 use gateway_shared::snapshot::SigningSecret;
 use http::HeaderMap;
 
-use super::{any_hmac_sha256_matches, header_text, hex_sha256};
+use super::{
+    any_hmac_sha256_matches, check_timestamp, header_text, hex_sha256, require_live_secret,
+    text_key, SecretSlot,
+};
 use crate::error::SignatureFailure;
 
 /// Signature header.
@@ -21,20 +24,12 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
-) -> Result<(), SignatureFailure> {
+) -> Result<SecretSlot, SignatureFailure> {
     // Secret first: "no configured secret" is a 401 even when the headers are absent.
-    if super::live_secrets(secrets, now).next().is_none() {
-        return Err(SignatureFailure::NoSecret);
-    }
+    require_live_secret(secrets, now)?;
     let ts_text = header_text(headers, TIMESTAMP_HEADER)?;
     let signature = header_text(headers, SIGNATURE_HEADER)?;
-    if ts_text.is_empty() || ts_text.len() > 12 || !ts_text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SignatureFailure::Malformed);
-    }
-    let ts: i64 = ts_text.parse().map_err(|_| SignatureFailure::Malformed)?;
-    if (now - ts).abs() > TOLERANCE_SECS {
-        return Err(SignatureFailure::Stale);
-    }
+    check_timestamp(ts_text, now, TOLERANCE_SECS)?;
     let hex = signature
         .strip_prefix("v0=")
         .ok_or(SignatureFailure::Malformed)?;
@@ -42,8 +37,9 @@ pub fn verify(
     any_hmac_sha256_matches(
         secrets,
         now,
+        text_key,
         &[b"v0:", ts_text.as_bytes(), b":", body],
-        &expected,
+        &[expected],
     )
 }
 
@@ -103,16 +99,16 @@ mod tests {
         let h = headers(&TS.to_string(), SIGNATURE);
         assert_eq!(
             verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS),
-            Ok(())
+            Ok(SecretSlot::Current)
         );
         // within the window either way
         assert_eq!(
             verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS + 300),
-            Ok(())
+            Ok(SecretSlot::Current)
         );
         assert_eq!(
             verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS - 300),
-            Ok(())
+            Ok(SecretSlot::Current)
         );
     }
 
@@ -120,7 +116,10 @@ mod tests {
     fn a_previous_secret_in_its_grace_window_still_verifies() {
         let s = secrets(&[("new-secret", None), (SECRET, Some(TS))]);
         let h = headers(&TS.to_string(), SIGNATURE);
-        assert_eq!(verify(&s, &h, BODY.as_bytes(), TS), Ok(()));
+        assert_eq!(
+            verify(&s, &h, BODY.as_bytes(), TS),
+            Ok(SecretSlot::Previous)
+        );
         let s = secrets(&[("new-secret", None), (SECRET, Some(TS - 1))]);
         assert_eq!(
             verify(&s, &h, BODY.as_bytes(), TS),

@@ -5,5 +5,6 @@ mod errors;
 mod foundation;
 mod lifecycle;
 mod limits;
+mod providers;
 mod signals;
 mod support;

@@ -161,6 +161,27 @@ impl Hook {
         self
     }
 
+    /// Signing secrets as a rotation leaves them: `current` without end, then `previous` valid
+    /// until `previous_not_after` (unix seconds).
+    pub fn with_rotated_secrets(
+        mut self,
+        current: &str,
+        previous: &str,
+        previous_not_after: i64,
+    ) -> Hook {
+        self.config.secrets.signing = vec![
+            SigningSecret {
+                value: Secret::new(current.to_owned()),
+                not_after: None,
+            },
+            SigningSecret {
+                value: Secret::new(previous.to_owned()),
+                not_after: Some(previous_not_after),
+            },
+        ];
+        self
+    }
+
     pub fn with_verify_token(mut self, token: &str) -> Hook {
         self.config.secrets.verify_token = Some(Secret::new(token.to_owned()));
         self
@@ -215,6 +236,87 @@ pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
         mac.update(p);
     }
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// Raw HMAC-SHA256 with key bytes `key`.
+pub fn hmac_bytes(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The headers a provider sends with `body`, signed with `secret` at `ts`, naming `delivery` as the
+/// delivery id where the provider carries it in a header (STRIPE carries it in the body instead).
+/// Written from the providers' documentation, independently of the data plane's code.
+pub fn provider_headers(
+    provider: Provider,
+    secret: &str,
+    ts: i64,
+    delivery: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let ts = ts.to_string();
+    match provider {
+        Provider::Github => vec![
+            ("X-GitHub-Delivery", delivery.to_owned()),
+            ("X-GitHub-Event", "issues".to_owned()),
+            (
+                "X-Hub-Signature-256",
+                format!("sha256={}", hmac_hex(secret, &[body])),
+            ),
+        ],
+        Provider::Stripe => {
+            let v1 = hmac_hex(secret, &[ts.as_bytes(), b".", body]);
+            vec![(
+                "Stripe-Signature",
+                format!("t={ts},v1={v1},v0={}", "0".repeat(64)),
+            )]
+        }
+        Provider::StandardWebhooks => {
+            use base64::Engine as _;
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(secret.trim_start_matches("whsec_"))
+                .expect("whsec_<base64>");
+            let sig = hmac_bytes(
+                &key,
+                &[delivery.as_bytes(), b".", ts.as_bytes(), b".", body],
+            );
+            vec![
+                ("webhook-id", delivery.to_owned()),
+                ("webhook-timestamp", ts),
+                ("webhook-signature", format!("v1,{}", b64(&sig))),
+            ]
+        }
+        Provider::Shopify => vec![
+            ("X-Shopify-Webhook-Id", delivery.to_owned()),
+            ("X-Shopify-Topic", "orders/create".to_owned()),
+            (
+                "X-Shopify-Hmac-Sha256",
+                b64(&hmac_bytes(secret.as_bytes(), &[body])),
+            ),
+        ],
+        Provider::Slack => slack_headers(secret, ts.parse().unwrap_or_default(), body),
+        Provider::Meta => vec![(
+            "X-Hub-Signature-256",
+            format!("sha256={}", hmac_hex(secret, &[body])),
+        )],
+        Provider::Generic => vec![],
+    }
+}
+
+/// The value of the Prometheus sample `line` (name and labels, exactly), 0 when absent.
+pub fn sample(metrics: &str, line: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Slack's headers for `body` signed at `ts`.

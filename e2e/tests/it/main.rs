@@ -2,4 +2,5 @@
 //! plane, and the data plane's answer and the Kafka record prove it arrived.
 
 mod distribution;
+mod rotation;
 mod support;

@@ -230,12 +230,25 @@ impl Api {
         name: &str,
         secret: &str,
     ) -> (String, String) {
+        self.active_webhook(app, name, pb::Provider::Slack, secret)
+            .await
+    }
+
+    /// Creates a webhook of `provider` with signing secret `secret`, binds it to a start event,
+    /// activates it; returns (id, url).
+    pub async fn active_webhook(
+        &self,
+        app: &pb::AppRef,
+        name: &str,
+        provider: pb::Provider,
+        secret: &str,
+    ) -> (String, String) {
         let wh = self
             .webhooks()
             .create_webhook(self.req(pb::CreateWebhookRequest {
                 app: Some(app.clone()),
                 name: name.into(),
-                provider: pb::Provider::Slack as i32,
+                provider: provider as i32,
                 provider_secret: Some(pb::SetProviderSecretRequest {
                     signing_secret: secret.into(),
                     ..Default::default()
@@ -349,22 +362,64 @@ impl DataPlane {
         format!("http://{}/webhooks/{path}", self.addr)
     }
 
+    /// POSTs a JSON body with `headers`; returns the status (0 when there is no answer).
+    pub async fn post_signed(&self, url: &str, headers: &[(&str, String)], body: &str) -> u16 {
+        let mut req = reqwest::Client::new()
+            .post(self.local(url))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+
     /// POSTs a Slack-signed JSON body; returns the status.
     pub async fn post_slack(&self, url: &str, secret: &str, body: &str) -> u16 {
         let ts = chrono::Utc::now().timestamp().to_string();
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac");
-        mac.update(format!("v0:{ts}:{body}").as_bytes());
-        let sig = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-        reqwest::Client::new()
-            .post(self.local(url))
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", sig)
-            .body(body.to_owned())
-            .send()
+        let sig = format!(
+            "v0={}",
+            hmac_hex(secret, format!("v0:{ts}:{body}").as_bytes())
+        );
+        let headers = [
+            ("x-slack-request-timestamp", ts),
+            ("x-slack-signature", sig),
+        ];
+        self.post_signed(url, &headers, body).await
+    }
+
+    /// POSTs a GitHub-signed JSON body (a fresh `X-GitHub-Delivery`); returns the status.
+    pub async fn post_github(&self, url: &str, secret: &str, body: &str) -> u16 {
+        let headers = [
+            ("x-github-delivery", Uuid::new_v4().to_string()),
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", hmac_hex(secret, body.as_bytes())),
+            ),
+        ];
+        self.post_signed(url, &headers, body).await
+    }
+
+    /// Polls until a GitHub-signed POST gets `status`.
+    pub async fn eventually_github(&self, what: &str, url: &str, secret: &str, status: u16) {
+        gateway_testkit::eventually(what, WAIT, || async move {
+            (self
+                .post_github(url, secret, r#"{"action":"opened"}"#)
+                .await
+                == status)
+                .then_some(())
+        })
+        .await
+    }
+
+    /// The Prometheus text of the admin listener's `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
             .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Polls until a Slack-signed POST gets `status`.
@@ -378,6 +433,13 @@ impl DataPlane {
         })
         .await
     }
+}
+
+/// Hex HMAC-SHA256 of `message` with `secret`.
+pub fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// With the API key in `url` replaced by `key`.
