@@ -219,9 +219,10 @@ impl Ingest {
         // 2. API key.
         let query = parts.uri.query().unwrap_or_default();
         let api_key = query_param(query, "flowxApiKey").ok_or(IngestError::ApiKeyMissing)?;
-        if !route.accepts_api_key(&api_key, now) {
-            return Err(IngestError::ApiKeyInvalid);
-        }
+        let key_slot = route
+            .matching_api_key(&api_key, now)
+            .ok_or(IngestError::ApiKeyInvalid)?;
+        self.metrics.api_key_match(key_slot);
 
         if meta_get {
             let challenge = meta::verify_subscription(query, route.secrets.verify_token.as_ref())

@@ -54,11 +54,19 @@ pub struct SignatureLabels {
     pub secret: &'static str,
 }
 
+/// Labels of the API-key match counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiKeyLabels {
+    /// `current` or `previous`: which key was used (previous = inside a reset grace window).
+    pub key: &'static str,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     signature_matches: Family<SignatureLabels, Counter>,
+    api_key_matches: Family<ApiKeyLabels, Counter>,
     publish_seconds: Family<PublishLabels, Histogram>,
     config_version: Gauge,
     webhooks: Gauge,
@@ -121,6 +129,12 @@ impl Metrics {
             "Verified provider signatures by provider and the secret that matched (current or previous, during a rotation)",
             signature_matches.clone(),
         );
+        let api_key_matches = Family::<ApiKeyLabels, Counter>::default();
+        registry.register(
+            "api_key_matches",
+            "Accepted API keys by slot (current, or previous inside a ResetApiKey grace window)",
+            api_key_matches.clone(),
+        );
         let publish_seconds = Family::<PublishLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -180,6 +194,7 @@ impl Metrics {
             control_plane_connected.clone(),
         );
         Metrics {
+            api_key_matches,
             per_webhook: None,
             failed_trigger_reports,
             failed_trigger_queue_bytes,
@@ -204,6 +219,14 @@ impl Metrics {
     }
 
     /// Counts a verified signature by the secret that matched; GENERIC (no secret) is not counted.
+    /// Counts an accepted API key by slot.
+    pub fn api_key_match(&self, slot: SecretSlot) {
+        self.api_key_matches
+            .get_or_create(&ApiKeyLabels { key: slot.as_str() })
+            .inc();
+    }
+
+    /// Counts a verified signature by the secret that matched.
     pub fn signature_match(&self, provider: &'static str, slot: Option<SecretSlot>) {
         if let Some(slot) = slot {
             self.signature_matches

@@ -16,6 +16,8 @@ use gateway_shared::{
 };
 use subtle::ConstantTimeEq;
 
+use crate::providers::SecretSlot;
+
 /// The four ids of a webhook URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RouteKey {
@@ -51,16 +53,29 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether `api_key` matches an accepted key valid at `now` (unix seconds). Every configured hash
-    /// is compared in constant time, so timing reveals neither the key nor which slot matched.
-    pub fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
+    /// Which accepted key valid at `now` (unix seconds) `api_key` matches: the current one, or a
+    /// previous one inside its reset grace window. Every configured hash is compared in constant
+    /// time, so timing reveals neither the key nor which slot matched.
+    pub fn matching_api_key(&self, api_key: &str, now: i64) -> Option<SecretSlot> {
         let hash = gateway_shared::snapshot::sha256(api_key.as_bytes());
-        let mut ok = subtle::Choice::from(0u8);
-        for k in &self.api_keys {
+        let mut any = subtle::Choice::from(0u8);
+        let mut current = subtle::Choice::from(0u8);
+        for (i, k) in self.api_keys.iter().enumerate() {
             let live = subtle::Choice::from(u8::from(k.not_after.is_none_or(|end| now <= end)));
-            ok |= k.sha256.ct_eq(&hash) & live;
+            let matched = k.sha256.ct_eq(&hash) & live;
+            any |= matched;
+            current |= matched & subtle::Choice::from(u8::from(i == 0));
         }
-        ok.into()
+        match (bool::from(any), bool::from(current)) {
+            (false, _) => None,
+            (true, true) => Some(SecretSlot::Current),
+            (true, false) => Some(SecretSlot::Previous),
+        }
+    }
+
+    /// Whether `api_key` matches an accepted key valid at `now`.
+    pub fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
+        self.matching_api_key(api_key, now).is_some()
     }
 
     fn compile(w: WebhookConfig) -> Result<Route, ApplyError> {
@@ -433,5 +448,10 @@ mod tests {
         );
         assert!(!r.accepts_api_key("wrong", 0));
         assert!(!r.accepts_api_key("", 0));
+        assert_eq!(r.matching_api_key("current", 0), Some(SecretSlot::Current));
+        assert_eq!(
+            r.matching_api_key("previous", 0),
+            Some(SecretSlot::Previous)
+        );
     }
 }

@@ -98,6 +98,14 @@ async fn secret_and_api_key_rotations_keep_the_old_value_for_their_grace_window(
     )
     .await;
     assert_eq!(dp.post_github(&new_url, "gh-secret-two", BODY).await, 200);
+    let metrics = dp.metrics_text().await;
+    for slot in ["current", "previous"] {
+        let line = format!(r#"webhook_gateway_api_key_matches_total{{key="{slot}"}}"#);
+        assert!(
+            sample(&metrics, &line).is_some_and(|n| n >= 1.0),
+            "{line}\n{metrics}"
+        );
+    }
 
     dp.stop().await;
     cp.stop().await;
