@@ -49,7 +49,7 @@ pub fn mask_header_value<'v>(name: &str, value: &'v str) -> Cow<'v, str> {
     while let Some(found) = lower[search..].find(API_KEY_PARAM) {
         let start = search + found + API_KEY_PARAM.len();
         let end = lower[start..]
-            .find(|c: char| c == '&' || c == '#' || c == ' ' || c == ';')
+            .find(['&', '#', ' ', ';'])
             .map_or(lower.len(), |e| start + e);
         out.push_str(&value[rest..start]);
         out.push_str(MASK);

@@ -49,6 +49,7 @@ pub fn test_config(addr: SocketAddr, database_url: &str, org: Uuid) -> control_p
         bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
         bootstrap_organization_id: Some(org),
         distribution: Default::default(),
+        failed_triggers: Default::default(),
     }
 }
 
@@ -60,13 +61,19 @@ pub fn test_keyring() -> Keyring {
 
 impl TestControlPlane {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts one with the test configuration changed by `change`.
+    pub async fn start_with(change: impl FnOnce(&mut control_plane::Config)) -> Self {
         let db = gateway_testkit::fresh_database().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let org = Uuid::new_v4();
-        let config = test_config(addr, &db.url, org);
+        let mut config = test_config(addr, &db.url, org);
+        change(&mut config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
         Self {
@@ -205,6 +212,38 @@ pub fn assert_err<T: std::fmt::Debug>(
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(reason(&status), expected_reason, "{status:?}");
     status
+}
+
+/// An API token of another organization `org` (made with the bootstrap-token code path, since the
+/// bootstrap ADMIN cannot create tokens outside its own organization).
+#[allow(dead_code)]
+pub async fn foreign_token(
+    cp: &TestControlPlane,
+    org: Uuid,
+    role: control_plane::auth::Role,
+) -> String {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&cp.database_url)
+        .await
+        .expect("connect");
+    let token = control_plane::auth::tokens::generate();
+    control_plane::auth::tokens::insert(&mut conn, &token, org.into(), None, role, "foreign")
+        .await
+        .expect("insert token");
+    token.expose().clone()
+}
+
+/// A ConfigDistributionService client carrying `jwt`.
+#[allow(dead_code)]
+pub fn distribution_client(
+    channel: &Channel,
+    jwt: &str,
+) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Authed> {
+    let bearer = Bearer(format!("Bearer {jwt}").parse().expect("ascii header"));
+    pb::config_distribution_service_client::ConfigDistributionServiceClient::with_interceptor(
+        channel.clone(),
+        bearer,
+    )
 }
 
 /// A fresh app in `org`.
