@@ -389,6 +389,19 @@ async fn reports_are_stored_once_listed_newest_first_and_shown_masked() {
             "FAILED_TRIGGER_NOT_FOUND",
         );
     }
+    // Without Kafka configured, replays are refused.
+    assert_err(
+        admin
+            .triggers
+            .clone()
+            .replay_failed_trigger(pb::ReplayFailedTriggerRequest {
+                id: signed.report_id.clone(),
+                force: false,
+            })
+            .await,
+        Code::FailedPrecondition,
+        "REPLAY_NOT_CONFIGURED",
+    );
     // Nothing was stored for the other organization's webhook.
     let theirs = list(
         &admin_b,
@@ -458,4 +471,161 @@ async fn retention_keeps_the_newest_per_webhook_and_drops_old_ones() {
         }
     })
     .await;
+}
+
+fn kafka_header(m: &rdkafka::message::OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::message::{Headers, Message};
+    m.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_publishes_with_current_bindings_once_unless_forced() {
+    let bootstrap = gateway_testkit::kafka_bootstrap();
+    let topic = gateway_testkit::unique_topic("replay").await;
+    let cp = TestControlPlane::start_with(|c| {
+        c.failed_triggers.failed_trigger_max_payload_bytes = 64;
+        c.failed_triggers.kafka_bootstrap = Some(bootstrap.to_owned());
+        c.failed_triggers.kafka_topic = topic.clone();
+    })
+    .await;
+    let channel = cp.channel().await;
+    let admin = clients(&channel, BOOTSTRAP_TOKEN).await;
+    let a = app(cp.org);
+    let wh = create(&admin, &a, "replay-me", pb::Provider::Generic).await;
+    crate::triggers::bind_start(&admin, &a, "orders-process", &wh.id).await;
+
+    let now = chrono::Utc::now();
+    let mut whole = report(&wh, now, "BROKER_UNAVAILABLE", 503);
+    whole.headers.push(header("Authorization", "Bearer s3cr3t"));
+    let mut truncated = report(&wh, now, "INVALID_JSON", 400);
+    truncated.payload = vec![b'y'; 100];
+    truncated.payload_size = 100;
+    let mut bad_json = report(&wh, now, "INVALID_JSON", 400);
+    bad_json.payload = b"{nope".to_vec();
+    bad_json.payload_size = 5;
+    let mut dp = data_plane(&cp, &admin).await;
+    send(
+        &mut dp,
+        vec![whole.clone(), truncated.clone(), bad_json.clone()],
+    )
+    .await;
+
+    let replay = |id: &str, force: bool, c: &Clients| {
+        let mut t = c.triggers.clone();
+        let id = id.to_owned();
+        async move {
+            t.replay_failed_trigger(pb::ReplayFailedTriggerRequest { id, force })
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    // A deactivated webhook is not replayed into.
+    assert_err(
+        replay(&whole.report_id, false, &admin).await,
+        Code::FailedPrecondition,
+        "TRIGGER_NOT_ACTIVE",
+    );
+    admin
+        .triggers
+        .clone()
+        .activate_trigger(pb::ActivateTriggerRequest {
+            webhook_id: wh.id.clone(),
+        })
+        .await
+        .expect("activated");
+
+    let viewer = clients(
+        &channel,
+        &create_token(&admin, cp.org, None, pb::Role::Viewer).await,
+    )
+    .await;
+    assert_err(
+        replay(&whole.report_id, false, &viewer).await,
+        Code::PermissionDenied,
+        "ROLE_FORBIDDEN",
+    );
+
+    let first = replay(&whole.report_id, false, &admin)
+        .await
+        .expect("replayed");
+    assert_ne!(first.event_id, whole.report_id);
+    let ft = first.failed_trigger.clone().expect("record");
+    assert_eq!(ft.replay_count, 1);
+    assert_eq!(ft.replay_event_id, first.event_id);
+    assert!(ft.replayed_at.is_some());
+
+    let records = gateway_testkit::consume(bootstrap, &topic, 1, Duration::from_secs(30)).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&gateway_testkit::payload_text(&records[0])).expect("json envelope");
+    assert_eq!(v["eventId"], first.event_id.as_str());
+    assert_eq!(v["webhookId"], wh.id.as_str());
+    assert_eq!(
+        v["triggers"],
+        serde_json::json!([{"triggerType":"START_PROCESS","processDefinitionId":"orders-process","nodeId":"start"}])
+    );
+    assert_eq!(
+        v["webhookMessage"]["payload"],
+        serde_json::json!({"order":{"id":"A-17"}})
+    );
+    assert_eq!(
+        v["webhookMessage"]["headers"]["Authorization"],
+        serde_json::json!(["[masked]"])
+    );
+    assert_eq!(
+        kafka_header(&records[0], "Fx-Replay-Of").as_deref(),
+        Some(whole.report_id.as_str())
+    );
+    assert_eq!(
+        kafka_header(&records[0], "Fx-Event-Id").as_deref(),
+        Some(first.event_id.as_str())
+    );
+    assert_eq!(
+        kafka_header(&records[0], "Fx-Organization-Id").as_deref(),
+        Some(cp.org.to_string().as_str())
+    );
+
+    let again = assert_err(
+        replay(&whole.report_id, false, &admin).await,
+        Code::FailedPrecondition,
+        "FAILED_TRIGGER_ALREADY_REPLAYED",
+    );
+    assert!(!again.message().is_empty());
+    let forced = replay(&whole.report_id, true, &admin)
+        .await
+        .expect("forced");
+    assert_ne!(forced.event_id, first.event_id);
+    assert_eq!(forced.failed_trigger.expect("record").replay_count, 2);
+    let records = gateway_testkit::consume(bootstrap, &topic, 2, Duration::from_secs(30)).await;
+    assert_eq!(
+        kafka_header(&records[1], "Fx-Event-Id").as_deref(),
+        Some(forced.event_id.as_str())
+    );
+
+    assert_err(
+        replay(&truncated.report_id, false, &admin).await,
+        Code::FailedPrecondition,
+        "FAILED_TRIGGER_NOT_REPLAYABLE",
+    );
+    assert_err(
+        replay(&bad_json.report_id, false, &admin).await,
+        Code::FailedPrecondition,
+        "INVALID_JSON",
+    );
+
+    // The row shows the last replay.
+    let got = admin
+        .triggers
+        .clone()
+        .get_failed_trigger(pb::GetFailedTriggerRequest {
+            id: whole.report_id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.replay_event_id, forced.event_id);
+    assert_eq!(got.replay_count, 2);
 }
