@@ -616,6 +616,71 @@ async fn replay_publishes_with_current_bindings_once_unless_forced() {
         "INVALID_JSON",
     );
 
+    // A RESUME binding: step 6 runs again against the webhook's current correlation path.
+    let resume = admin
+        .webhooks
+        .clone()
+        .create_webhook(pb::CreateWebhookRequest {
+            app: Some(a.clone()),
+            name: "resume-me".into(),
+            provider: pb::Provider::Generic as i32,
+            correlation_key_path: "order.id".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("webhook created")
+        .into_inner();
+    admin
+        .triggers
+        .clone()
+        .commit_trigger_bindings(pb::CommitTriggerBindingsRequest {
+            app: Some(a.clone()),
+            process_definition_id: "scan".into(),
+            project_id: "proj".into(),
+            branch: "main".into(),
+            bindings: vec![pb::BindingInput {
+                node_id: "wait".into(),
+                node_kind: pb::NodeKind::MessageCatchIntermediateEvent as i32,
+                webhook_id: resume.id.clone(),
+                process_correlation_key: "orderId".into(),
+                process_key: "scanResult".into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("bindings committed");
+    admin
+        .triggers
+        .clone()
+        .activate_trigger(pb::ActivateTriggerRequest {
+            webhook_id: resume.id.clone(),
+        })
+        .await
+        .expect("activated");
+    let resolvable = report(&resume, now, "BROKER_UNAVAILABLE", 503);
+    let mut unresolvable = report(&resume, now, "CORRELATION_KEY_UNRESOLVED", 400);
+    unresolvable.payload = br#"{"other":1}"#.to_vec();
+    unresolvable.payload_size = 11;
+    send(&mut dp, vec![resolvable.clone(), unresolvable.clone()]).await;
+    assert_err(
+        replay(&unresolvable.report_id, false, &admin).await,
+        Code::FailedPrecondition,
+        "CORRELATION_KEY_UNRESOLVED",
+    );
+    let resumed = replay(&resolvable.report_id, false, &admin)
+        .await
+        .expect("replayed");
+    let records = gateway_testkit::consume(bootstrap, &topic, 3, Duration::from_secs(30)).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&gateway_testkit::payload_text(&records[2])).expect("json envelope");
+    assert_eq!(v["eventId"], resumed.event_id.as_str());
+    assert_eq!(v["triggers"][0]["correlationValue"], "A-17");
+    assert_eq!(v["triggers"][0]["processKey"], "scanResult");
+    {
+        use rdkafka::message::Message;
+        assert_eq!(records[2].key(), Some(&b"A-17"[..]));
+    }
+
     // The row shows the last replay.
     let got = admin
         .triggers
