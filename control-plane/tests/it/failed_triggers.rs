@@ -8,8 +8,8 @@ use tonic::Code;
 use uuid::Uuid;
 
 use crate::support::{
-    app, assert_err, clients, create_token, distribution_client, exchange, foreign_token, Clients,
-    TestControlPlane, BOOTSTRAP_TOKEN,
+    app, assert_err, clients, create_token, distribution_client, exchange, foreign_token,
+    free_addr, scrape, Clients, TestControlPlane, BOOTSTRAP_TOKEN,
 };
 use crate::webhooks::create;
 
@@ -98,8 +98,10 @@ fn ids(r: &pb::ListFailedTriggersResponse) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_are_stored_once_listed_newest_first_and_shown_masked() {
+    let metrics = free_addr();
     let cp = TestControlPlane::start_with(|c| {
         c.failed_triggers.failed_trigger_max_payload_bytes = 64;
+        c.distribution.metrics_listen = Some(metrics);
     })
     .await;
     let channel = cp.channel().await;
@@ -158,6 +160,14 @@ async fn reports_are_stored_once_listed_newest_first_and_shown_masked() {
     // A retried batch is stored once.
     let r = send(&mut dp, batch).await;
     assert_eq!((r.accepted, r.rejected), (3, 3));
+    let text = scrape(metrics).await;
+    for line in [
+        r#"gateway_failed_trigger_reports_total{result="stored"} 3"#,
+        r#"gateway_failed_trigger_reports_total{result="duplicate"} 3"#,
+        r#"gateway_failed_trigger_reports_total{result="rejected"} 6"#,
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
 
     let all = list(
         &admin,
@@ -486,7 +496,9 @@ fn kafka_header(m: &rdkafka::message::OwnedMessage, name: &str) -> Option<String
 async fn replay_publishes_with_current_bindings_once_unless_forced() {
     let bootstrap = gateway_testkit::kafka_bootstrap();
     let topic = gateway_testkit::unique_topic("replay").await;
+    let metrics = free_addr();
     let cp = TestControlPlane::start_with(|c| {
+        c.distribution.metrics_listen = Some(metrics);
         c.failed_triggers.failed_trigger_max_payload_bytes = 64;
         c.failed_triggers.kafka_bootstrap = Some(bootstrap.to_owned());
         c.failed_triggers.kafka_topic = topic.clone();
@@ -679,6 +691,14 @@ async fn replay_publishes_with_current_bindings_once_unless_forced() {
     {
         use rdkafka::message::Message;
         assert_eq!(records[2].key(), Some(&b"A-17"[..]));
+    }
+
+    let text = scrape(metrics).await;
+    for line in [
+        r#"gateway_failed_trigger_replays_total{result="published"} 3"#,
+        r#"gateway_failed_trigger_replays_total{result="refused"} 5"#,
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
     }
 
     // The row shows the last replay.

@@ -246,6 +246,33 @@ pub fn distribution_client(
     )
 }
 
+/// A free loopback port for an admin (`/metrics`) listener.
+#[allow(dead_code)]
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+/// The Prometheus text of the admin listener at `addr` (plain HTTP/1.0, no client library needed).
+#[allow(dead_code)]
+pub async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the admin listener");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .await
+        .expect("read response");
+    text
+}
+
 /// A fresh app in `org`.
 #[allow(dead_code)]
 pub fn app(org: Uuid) -> pb::AppRef {
