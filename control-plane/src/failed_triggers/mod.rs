@@ -168,3 +168,27 @@ impl FailedTriggers {
         Ok(self.pool.get().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_every_problem_is_reported() {
+        let mut problems = Vec::new();
+        FailedTriggerArgs::default().check(&mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let bad = FailedTriggerArgs {
+            failed_trigger_max_payload_bytes: MAX_STORED_PAYLOAD + 1,
+            failed_trigger_max_age: Duration::ZERO,
+            failed_trigger_max_per_webhook: 0,
+            failed_trigger_sweep_interval: Duration::ZERO,
+            kafka_bootstrap: Some(" ".into()),
+            kafka_topic: String::new(),
+            kafka_properties: vec![("acks".into(), "1".into())],
+            kafka_produce_timeout: Duration::ZERO,
+        };
+        bad.check(&mut problems);
+        assert_eq!(problems.len(), 8, "{problems:?}");
+    }
+}

@@ -314,3 +314,19 @@ pub fn to_proto(
         replay_count: u32::try_from(meta.replay_count).unwrap_or(0),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_foreign_tokens_are_refused() {
+        let c = Cursor {
+            received_micros: 1_763_800_000_123_456,
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
+        assert!(Cursor::decode("webhook-name").is_err());
+        assert!(Cursor::decode("12/not-a-uuid").is_err());
+    }
+}
