@@ -108,6 +108,7 @@ cmd_start() {
   DATABASE_URL="$DATABASE_URL" CP_LISTEN="127.0.0.1:$cp_port" CP_METRICS_LISTEN="127.0.0.1:$cp_admin" \
   CP_MASTER_KEYS_FILE="$state/master-keys" CP_JWT_SIGNING_KEY_FILE="$state/jwt-key" \
   CP_PUBLIC_BASE_URL="http://127.0.0.1:$dp_port" CP_BOOTSTRAP_TOKEN="$admin_token" CP_BOOTSTRAP_ORGANIZATION_ID="$org" \
+  CP_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" CP_KAFKA_TOPIC="$TOPIC" \
     start_bg control-plane "$state/control-plane.log" "$bin/control-plane" serve
   wait_http "http://127.0.0.1:$cp_admin/healthz" 30 || { tail -20 "$state/control-plane.log" >&2; exit 1; }
 

@@ -60,6 +60,9 @@ pub enum ApiError {
         message: String,
         metadata: Vec<(&'static str, String)>,
     },
+    /// The Kafka broker did not acknowledge an event (a replay) in time.
+    #[error("the broker did not acknowledge the event; nothing was changed, try again")]
+    BrokerUnavailable(#[source] anyhow::Error),
     /// Postgres is unreachable or the pool is exhausted.
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -110,6 +113,7 @@ impl ApiError {
             Self::NotFound { reason, .. } => (Code::NotFound, reason),
             Self::WebhookNameTaken(_) => (Code::AlreadyExists, "WEBHOOK_NAME_TAKEN"),
             Self::Precondition { reason, .. } => (Code::FailedPrecondition, reason),
+            Self::BrokerUnavailable(_) => (Code::Unavailable, "BROKER_UNAVAILABLE"),
             Self::Unavailable(_) => (Code::Unavailable, "DATABASE_UNAVAILABLE"),
             Self::Internal(_) => (Code::Internal, "INTERNAL"),
         }
@@ -148,6 +152,10 @@ impl From<ApiError> for tonic::Status {
             }
             ApiError::Unavailable(source) => {
                 tracing::warn!(error = format!("{source:#}"), "database unavailable");
+                err.to_string()
+            }
+            ApiError::BrokerUnavailable(source) => {
+                tracing::warn!(error = format!("{source:#}"), "broker unavailable");
                 err.to_string()
             }
             _ => err.to_string(),

@@ -8,6 +8,7 @@ pub mod config_params;
 pub mod db;
 pub mod distribution;
 pub mod error;
+pub mod failed_triggers;
 pub mod keys;
 pub mod metrics;
 pub mod revision;

@@ -92,3 +92,33 @@ diesel::table! {
 
 diesel::joinable!(trigger_bindings -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, trigger_bindings);
+
+diesel::table! {
+    failed_triggers (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        workspace_id -> Uuid,
+        app_id -> Uuid,
+        webhook_id -> Uuid,
+        provider -> Text,
+        received_at -> Timestamptz,
+        reported_at -> Timestamptz,
+        reason_code -> Text,
+        detail -> Text,
+        http_status -> Integer,
+        request_id -> Text,
+        data_plane_id -> Text,
+        method -> Text,
+        headers -> Jsonb,
+        payload -> Binary,
+        payload_size -> BigInt,
+        payload_truncated -> Bool,
+        replayable -> Bool,
+        replayed_at -> Nullable<Timestamptz>,
+        replay_event_id -> Nullable<Uuid>,
+        replay_count -> Integer,
+    }
+}
+
+diesel::joinable!(failed_triggers -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, failed_triggers);

@@ -25,6 +25,7 @@ use crate::config_params::ConfigParams;
 use crate::distribution::{
     Distribution, DistributionService, PgConfigStore, StreamSettings, WatcherConfig,
 };
+use crate::failed_triggers::{FailedTriggerMetrics, FailedTriggers, Replayer};
 use crate::triggers::Triggers;
 use crate::webhooks::Webhooks;
 
@@ -56,6 +57,22 @@ pub async fn run(
 
     let args = &config.distribution;
     let mut registry = prometheus_client::registry::Registry::default();
+    let failed_metrics = FailedTriggerMetrics::register(&mut registry);
+    // rdkafka client creation is synchronous: done here, once, never on a request.
+    let replayer = Replayer::new(&config.failed_triggers)?;
+    let failed = Arc::new(FailedTriggers::new(
+        pool.clone(),
+        keyring.clone(),
+        &config.failed_triggers,
+        failed_metrics.clone(),
+        replayer,
+    ));
+    tokio::spawn(crate::failed_triggers::retention::run(
+        pool.clone(),
+        (&config.failed_triggers).into(),
+        failed_metrics,
+        shutdown.clone(),
+    ));
     let distribution = Distribution::start(
         Arc::new(PgConfigStore::new(pool, keyring)),
         WatcherConfig {
@@ -72,6 +89,7 @@ pub async fn run(
             chunk_size: args.snapshot_chunk.max(1),
         },
         state.auth.clone(),
+        failed.clone(),
     );
     if let Some(addr) = args.metrics_listen {
         let admin = TcpListener::bind(addr).await?;
@@ -139,7 +157,10 @@ pub async fn run(
         .add_service(AuthServiceServer::new(tokens.clone()))
         .add_service(AdminServiceServer::new(tokens))
         .add_service(WebhookServiceServer::new(Webhooks::new(state.clone())))
-        .add_service(TriggerServiceServer::new(Triggers::new(state.clone())))
+        .add_service(TriggerServiceServer::new(Triggers::new(
+            state.clone(),
+            failed,
+        )))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
         .serve_with_incoming_shutdown(

@@ -2,6 +2,7 @@
 //! state. The trigger type is derived from the node kind, never set separately.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -16,6 +17,7 @@ use gateway_shared::{TriggerState, TriggerType};
 use crate::api::{parse_uuid, timestamp, AppState, Page};
 use crate::auth::{Caller, Permission};
 use crate::error::{constraints, is_unique_violation, ApiError, ApiResult};
+use crate::failed_triggers::FailedTriggers;
 use crate::revision::{record_change, ChangeKind};
 use crate::schema::{trigger_bindings, webhooks};
 use crate::webhooks::store::{self, provider_to_proto, state_to_proto, WebhookRow};
@@ -162,12 +164,13 @@ fn trigger_to_proto(row: &WebhookRow, bindings: &[BindingRow]) -> ApiResult<pb::
 #[derive(Clone)]
 pub struct Triggers {
     state: AppState,
+    failed: Arc<FailedTriggers>,
 }
 
 impl Triggers {
-    /// Over the shared state.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    /// Over the shared state; failed triggers are served by `failed`.
+    pub fn new(state: AppState, failed: Arc<FailedTriggers>) -> Self {
+        Self { state, failed }
     }
 
     async fn set_state(
@@ -423,24 +426,33 @@ impl TriggerService for Triggers {
         ))
     }
 
+    #[instrument(skip_all)]
     async fn list_failed_triggers(
         &self,
-        _request: Request<pb::ListFailedTriggersRequest>,
+        request: Request<pb::ListFailedTriggersRequest>,
     ) -> Result<Response<pb::ListFailedTriggersResponse>, Status> {
-        Err(Status::unimplemented("failed triggers are not stored yet"))
+        let caller = self.state.auth.authenticate(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.failed.list(&caller, req).await?))
     }
 
+    #[instrument(skip_all)]
     async fn get_failed_trigger(
         &self,
-        _request: Request<pb::GetFailedTriggerRequest>,
+        request: Request<pb::GetFailedTriggerRequest>,
     ) -> Result<Response<pb::FailedTrigger>, Status> {
-        Err(Status::unimplemented("failed triggers are not stored yet"))
+        let caller = self.state.auth.authenticate(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.failed.get(&caller, req).await?))
     }
 
+    #[instrument(skip_all)]
     async fn replay_failed_trigger(
         &self,
-        _request: Request<pb::ReplayFailedTriggerRequest>,
+        request: Request<pb::ReplayFailedTriggerRequest>,
     ) -> Result<Response<pb::ReplayFailedTriggerResponse>, Status> {
-        Err(Status::unimplemented("failed triggers are not stored yet"))
+        let caller = self.state.auth.authenticate(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.failed.replay(&caller, req).await?))
     }
 }

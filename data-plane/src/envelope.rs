@@ -1,97 +1,24 @@
-//! The Kafka record of an accepted request (SPEC §4): the JSON envelope, the record key and the
-//! `Fx-*` headers; and step 5, turning the body into the envelope's `payload`.
+//! The data plane's side of the Kafka record (SPEC §4): the record format and step 5 live in
+//! `gateway_shared::envelope` (the control plane's replays write the same format); this adapter
+//! feeds them a route and the request's `HeaderMap` without copying the headers.
 
-use base64::Engine;
 use bytes::Bytes;
-use gateway_shared::TriggerType;
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use gateway_shared::envelope::{canonical_header_name, Record};
+use gateway_shared::envelope::{Event, EventSource};
+
 use crate::error::IngestError;
 use crate::routing::Route;
 
-/// Step 5: the body as the envelope's `payload`. Declared JSON (`application/json`, `*/*+json`)
-/// must parse (else 400); form-encoded bodies become an object; no content type means JSON when it
-/// parses; anything else is carried as a string.
+/// Step 5: the body as the envelope's `payload` (see [`gateway_shared::envelope::decode_payload`]).
 pub fn decode_payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, IngestError> {
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
-    let essence = content_type
-        .as_deref()
-        .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned());
-    match essence.as_deref() {
-        Some(e) if e == "application/json" || (e.ends_with("+json") && e.contains('/')) => {
-            serde_json::from_slice(body).map_err(|err| {
-                IngestError::InvalidJson(format!("line {} column {}", err.line(), err.column()))
-            })
-        }
-        Some("application/x-www-form-urlencoded") => Ok(form_object(body)),
-        None => Ok(serde_json::from_slice(body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))),
-        Some(_) => Ok(Value::String(String::from_utf8_lossy(body).into_owned())),
-    }
-}
-
-/// `a=1&b=2&b=3` → `{"a":"1","b":["2","3"]}`.
-fn form_object(body: &[u8]) -> Value {
-    let mut map = serde_json::Map::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        let v = Value::String(v.into_owned());
-        match map.get_mut(k.as_ref()) {
-            None => {
-                map.insert(k.into_owned(), v);
-            }
-            Some(Value::Array(items)) => items.push(v),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, v]);
-            }
-        }
-    }
-    Value::Object(map)
-}
-
-/// Header names as they are conventionally written. hyper does not expose the bytes a client sent and
-/// HTTP/2 sends names in lower case, so names are given in canonical form: each dash-separated word
-/// capitalised (`Content-Type`, `X-Forwarded-For`), with the usual exceptions below.
-pub fn canonical_header_name(lower: &str) -> String {
-    const SPECIAL: &[(&str, &str)] = &[
-        ("etag", "ETag"),
-        ("te", "TE"),
-        ("dnt", "DNT"),
-        ("www-authenticate", "WWW-Authenticate"),
-        ("x-request-id", "X-Request-ID"),
-        ("x-real-ip", "X-Real-IP"),
-        ("x-github-delivery", "X-GitHub-Delivery"),
-        ("x-github-event", "X-GitHub-Event"),
-        ("x-github-hook-id", "X-GitHub-Hook-ID"),
-        (
-            "x-github-hook-installation-target-id",
-            "X-GitHub-Hook-Installation-Target-ID",
-        ),
-        (
-            "x-github-hook-installation-target-type",
-            "X-GitHub-Hook-Installation-Target-Type",
-        ),
-    ];
-    if let Some((_, name)) = SPECIAL.iter().find(|(l, _)| *l == lower) {
-        return (*name).to_owned();
-    }
-    let mut out = String::with_capacity(lower.len());
-    let mut upper_next = true;
-    for c in lower.chars() {
-        out.push(if upper_next {
-            c.to_ascii_uppercase()
-        } else {
-            c
-        });
-        upper_next = c == '-';
-    }
-    out
+    gateway_shared::envelope::decode_payload(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()), body)
+        .map_err(|e| IngestError::InvalidJson(e.0))
 }
 
 /// The request headers as `name → [values…]`, in arrival order, every value kept.
@@ -111,56 +38,6 @@ impl Serialize for HeadersField<'_> {
         }
         map.end()
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Trigger<'a> {
-    trigger_type: TriggerType,
-    process_definition_id: &'a str,
-    node_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    process_correlation_key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    correlation_value: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    process_key: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookMessage<'a> {
-    date_time: &'a str,
-    payload: &'a Value,
-    headers: HeadersField<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_body: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    event_id: &'a str,
-    webhook_id: String,
-    organization_id: String,
-    workspace_id: String,
-    app_id: String,
-    provider: &'static str,
-    triggers: Vec<Trigger<'a>>,
-    webhook_message: WebhookMessage<'a>,
-}
-
-/// Everything the publisher needs: value, key and headers.
-#[derive(Debug)]
-pub struct Record {
-    /// The event id (UUIDv7), also in the envelope and in `Fx-Event-Id`.
-    pub event_id: String,
-    /// The record key: the correlation value when any binding is RESUME_PROCESS, else the webhook id.
-    pub key: String,
-    /// The JSON envelope.
-    pub value: Vec<u8>,
-    /// `Fx-*` headers in order.
-    pub headers: Vec<(&'static str, String)>,
 }
 
 /// What an accepted request contributes to its record.
@@ -185,74 +62,26 @@ impl Accepted<'_> {
     /// Builds the record.
     pub fn into_record(self) -> Result<Record, IngestError> {
         let route = self.route;
-        let triggers = route
-            .bindings
-            .iter()
-            .map(|b| {
-                let resume = b.trigger_type == TriggerType::ResumeProcess;
-                Trigger {
-                    trigger_type: b.trigger_type,
-                    process_definition_id: &b.process_definition_id,
-                    node_id: &b.node_id,
-                    process_correlation_key: b
-                        .process_correlation_key
-                        .as_deref()
-                        .filter(|_| resume),
-                    correlation_value: self.correlation_value.filter(|_| resume),
-                    process_key: b.process_key.as_deref().filter(|_| resume),
-                }
-            })
-            .collect();
-        let envelope = Envelope {
-            event_id: &self.event_id,
-            webhook_id: route.key.webhook_id.to_string(),
-            organization_id: route.key.organization_id.to_string(),
-            workspace_id: route.key.workspace_id.to_string(),
-            app_id: route.key.app_id.to_string(),
-            provider: route.provider.as_str(),
-            triggers,
-            webhook_message: WebhookMessage {
-                date_time: &self.date_time,
-                payload: self.payload,
-                headers: HeadersField(self.headers),
-                raw_body: route
-                    .include_raw_body
-                    .then(|| base64::engine::general_purpose::STANDARD.encode(self.body)),
+        Event {
+            source: EventSource {
+                webhook_id: route.key.webhook_id,
+                organization_id: route.key.organization_id,
+                workspace_id: route.key.workspace_id,
+                app_id: route.key.app_id,
+                provider: route.provider,
+                bindings: &route.bindings,
+                has_resume: route.has_resume,
+                include_raw_body: route.include_raw_body,
             },
-        };
-        let value = serde_json::to_vec(&envelope)
-            .map_err(|e| IngestError::Internal(format!("envelope: {e}")))?;
-        let key = match (route.has_resume, self.correlation_value) {
-            (true, Some(v)) => v.to_owned(),
-            _ => envelope.webhook_id.clone(),
-        };
-        let headers = vec![
-            ("Fx-Organization-Id", envelope.organization_id.clone()),
-            ("Fx-Workspace-Id", envelope.workspace_id.clone()),
-            ("Fx-App-Id", envelope.app_id.clone()),
-            ("Fx-Webhook-Id", envelope.webhook_id.clone()),
-            ("Fx-Event-Id", self.event_id.clone()),
-            ("Fx-Trigger-Type", trigger_type_header(route)),
-        ];
-        Ok(Record {
             event_id: self.event_id,
-            key,
-            value,
-            headers,
-        })
-    }
-}
-
-/// `START_PROCESS`, `RESUME_PROCESS`, or both comma-separated (in that order) when the webhook has both.
-fn trigger_type_header(route: &Route) -> String {
-    let start = route
-        .bindings
-        .iter()
-        .any(|b| b.trigger_type == TriggerType::StartProcess);
-    match (start, route.has_resume) {
-        (true, true) => "START_PROCESS,RESUME_PROCESS".to_owned(),
-        (false, true) => "RESUME_PROCESS".to_owned(),
-        _ => "START_PROCESS".to_owned(),
+            date_time: &self.date_time,
+            payload: self.payload,
+            headers: HeadersField(self.headers),
+            body: self.body,
+            correlation_value: self.correlation_value,
+        }
+        .into_record()
+        .map_err(|e| IngestError::Internal(format!("envelope: {e}")))
     }
 }
 
@@ -260,69 +89,12 @@ fn trigger_type_header(route: &Route) -> String {
 mod tests {
     use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, TriggerBinding};
     use gateway_shared::{
-        AppId, CorrelationPath, OrganizationId, Provider, WebhookId, WorkspaceId,
+        AppId, CorrelationPath, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId,
     };
     use http::HeaderValue;
 
     use super::*;
     use crate::routing::RouteKey;
-
-    fn ct(value: &'static str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(value));
-        h
-    }
-
-    #[test]
-    fn payloads_follow_the_content_type() {
-        assert_eq!(
-            decode_payload(&ct("application/json"), br#"{"a":1}"#).ok(),
-            Some(serde_json::json!({"a":1}))
-        );
-        assert_eq!(
-            decode_payload(&ct("application/vnd.api+json; charset=utf-8"), b"[1]").ok(),
-            Some(serde_json::json!([1]))
-        );
-        assert!(matches!(
-            decode_payload(&ct("application/json"), b"{nope"),
-            Err(IngestError::InvalidJson(_))
-        ));
-        assert!(matches!(
-            decode_payload(&ct("Application/JSON"), b""),
-            Err(IngestError::InvalidJson(_))
-        ));
-        assert_eq!(
-            decode_payload(&ct("text/plain"), b"{\"a\":1}").ok(),
-            Some(Value::String("{\"a\":1}".into()))
-        );
-        assert_eq!(
-            decode_payload(&ct("application/x-www-form-urlencoded"), b"a=1&b=x%20y&b=3").ok(),
-            Some(serde_json::json!({"a":"1","b":["x y","3"]}))
-        );
-        assert_eq!(
-            decode_payload(&HeaderMap::new(), br#"{"a":1}"#).ok(),
-            Some(serde_json::json!({"a":1}))
-        );
-        assert_eq!(
-            decode_payload(&HeaderMap::new(), b"plain").ok(),
-            Some(Value::String("plain".into()))
-        );
-    }
-
-    #[test]
-    fn header_names_are_canonical() {
-        assert_eq!(canonical_header_name("content-type"), "Content-Type");
-        assert_eq!(canonical_header_name("x-forwarded-for"), "X-Forwarded-For");
-        assert_eq!(
-            canonical_header_name("x-hub-signature-256"),
-            "X-Hub-Signature-256"
-        );
-        assert_eq!(canonical_header_name("x-request-id"), "X-Request-ID");
-        assert_eq!(
-            canonical_header_name("x-github-delivery"),
-            "X-GitHub-Delivery"
-        );
-    }
 
     fn route(bindings: Vec<TriggerBinding>, path: Option<&str>) -> Route {
         Route {

@@ -70,14 +70,18 @@ impl Distribution {
         &self,
         settings: StreamSettings,
         auth: crate::auth::Authenticator,
+        failed: Arc<crate::failed_triggers::FailedTriggers>,
     ) -> ConfigDistributionServiceServer<DistributionService> {
         ConfigDistributionServiceServer::new(DistributionService {
             state: self.state.clone(),
             sessions: self.sessions.clone(),
             settings,
             auth,
+            failed,
             shutdown: self.shutdown.clone(),
         })
+        // Failed-trigger batches carry payloads: allow up to 16 MiB (data planes stay below it).
+        .max_decoding_message_size(crate::failed_triggers::report::MAX_REPORT_MESSAGE_BYTES)
     }
 }
 

@@ -45,6 +45,7 @@ pub struct DistributionService {
     pub(super) sessions: Arc<Sessions>,
     pub(super) settings: StreamSettings,
     pub(super) auth: Authenticator,
+    pub(super) failed: Arc<crate::failed_triggers::FailedTriggers>,
     pub(super) shutdown: CancellationToken,
 }
 
@@ -115,11 +116,14 @@ impl ConfigDistributionService for DistributionService {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn report_failed_triggers(
         &self,
-        _request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
+        request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
     ) -> Result<Response<gateway_proto::v1::ReportFailedTriggersResponse>, Status> {
-        Err(Status::unimplemented("failed triggers are not stored yet"))
+        let caller = self.auth.authenticate(&request).await?;
+        let req = request.into_inner();
+        Ok(Response::new(self.failed.report(&caller, req).await?))
     }
 }
 

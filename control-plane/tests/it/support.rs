@@ -50,6 +50,7 @@ pub fn test_config(addr: SocketAddr, database_url: &str, org: Uuid) -> control_p
         bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
         bootstrap_organization_id: Some(org),
         distribution: Default::default(),
+        failed_triggers: Default::default(),
     }
 }
 
@@ -61,13 +62,19 @@ pub fn test_keyring() -> Keyring {
 
 impl TestControlPlane {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts one with the test configuration changed by `change`.
+    pub async fn start_with(change: impl FnOnce(&mut control_plane::Config)) -> Self {
         let db = gateway_testkit::fresh_database().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let org = Uuid::new_v4();
-        let config = test_config(addr, &db.url, org);
+        let mut config = test_config(addr, &db.url, org);
+        change(&mut config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
         Self {
@@ -206,6 +213,65 @@ pub fn assert_err<T: std::fmt::Debug>(
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(reason(&status), expected_reason, "{status:?}");
     status
+}
+
+/// An API token of another organization `org` (made with the bootstrap-token code path, since the
+/// bootstrap ADMIN cannot create tokens outside its own organization).
+#[allow(dead_code)]
+pub async fn foreign_token(
+    cp: &TestControlPlane,
+    org: Uuid,
+    role: control_plane::auth::Role,
+) -> String {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&cp.database_url)
+        .await
+        .expect("connect");
+    let token = control_plane::auth::tokens::generate();
+    control_plane::auth::tokens::insert(&mut conn, &token, org.into(), None, role, "foreign")
+        .await
+        .expect("insert token");
+    token.expose().clone()
+}
+
+/// A ConfigDistributionService client carrying `jwt`.
+#[allow(dead_code)]
+pub fn distribution_client(
+    channel: &Channel,
+    jwt: &str,
+) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Authed> {
+    let bearer = Bearer(format!("Bearer {jwt}").parse().expect("ascii header"));
+    pb::config_distribution_service_client::ConfigDistributionServiceClient::with_interceptor(
+        channel.clone(),
+        bearer,
+    )
+}
+
+/// A free loopback port for an admin (`/metrics`) listener.
+#[allow(dead_code)]
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+/// The Prometheus text of the admin listener at `addr` (plain HTTP/1.0, no client library needed).
+#[allow(dead_code)]
+pub async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the admin listener");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .await
+        .expect("read response");
+    text
 }
 
 /// A fresh app in `org`.

@@ -95,6 +95,7 @@ impl ControlPlane {
                 tls_key_file: tls.map(|t| t.key_file.clone()),
                 ..Default::default()
             },
+            failed_triggers: Default::default(),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
