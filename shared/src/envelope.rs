@@ -132,7 +132,8 @@ struct Envelope<'a, H> {
 /// Everything a publisher needs: value, key and headers.
 #[derive(Debug)]
 pub struct Record {
-    /// The event id (UUIDv7), also in the envelope and in `Fx-Event-Id`.
+    /// The event id (derived from the provider's delivery id, else a UUIDv7), also in the envelope and
+    /// in `Fx-Event-Id`.
     pub event_id: String,
     /// The record key: the correlation value when any binding is RESUME_PROCESS, else the webhook id.
     pub key: String,

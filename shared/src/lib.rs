@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod redact;
 pub mod secret;
+pub mod settings;
 pub mod snapshot;
 
 pub use correlation::{CorrelationPath, PathError, ResolveError};

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use gateway_shared::crypto::Keyring;
 
-use crate::config::{parse_duration, parse_property};
 use crate::db::DbPool;
+use gateway_shared::settings::{parse_duration, parse_property};
 pub use metrics::FailedTriggerMetrics;
 pub use replay::Replayer;
 
