@@ -2,5 +2,6 @@
 //! plane, and the data plane's answer and the Kafka record prove it arrived.
 
 mod distribution;
+mod failed_triggers;
 mod rotation;
 mod support;

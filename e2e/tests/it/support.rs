@@ -60,6 +60,16 @@ impl ControlPlane {
 
     /// Starts a replica that serves gRPC over TLS with `tls` when given.
     pub async fn start_with(database_url: &str, org: Uuid, tls: Option<&TestTls>) -> Self {
+        Self::start_full(database_url, org, tls, Default::default()).await
+    }
+
+    /// Starts a replica with failed-trigger settings (replay's broker and topic, retention).
+    pub async fn start_full(
+        database_url: &str,
+        org: Uuid,
+        tls: Option<&TestTls>,
+        failed_triggers: control_plane::failed_triggers::FailedTriggerArgs,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -95,7 +105,7 @@ impl ControlPlane {
                 tls_key_file: tls.map(|t| t.key_file.clone()),
                 ..Default::default()
             },
-            failed_triggers: Default::default(),
+            failed_triggers,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
@@ -307,6 +317,24 @@ pub struct DataPlane {
 
 impl DataPlane {
     pub async fn start(control_plane_url: &str, token: &str, topic: &str, extra: &[&str]) -> Self {
+        Self::start_on(
+            gateway_testkit::kafka_bootstrap(),
+            control_plane_url,
+            token,
+            topic,
+            extra,
+        )
+        .await
+    }
+
+    /// Starts one that publishes to the broker at `bootstrap`.
+    pub async fn start_on(
+        bootstrap: &str,
+        control_plane_url: &str,
+        token: &str,
+        topic: &str,
+        extra: &[&str],
+    ) -> Self {
         let public = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -319,7 +347,7 @@ impl DataPlane {
         );
         let mut args = vec![
             "--kafka-bootstrap",
-            gateway_testkit::kafka_bootstrap(),
+            bootstrap,
             "--kafka-topic",
             topic,
             "--control-plane-url",
