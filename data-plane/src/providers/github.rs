@@ -25,26 +25,16 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::Secret;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::test_secrets as secrets;
 
     // The test values of GitHub's "Validating webhook deliveries" page.
     const SECRET: &str = "It's a Secret to Everybody";
     const BODY: &[u8] = b"Hello, World!";
     const SIGNATURE: &str =
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-
-    fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
-        values
-            .iter()
-            .map(|(v, not_after)| SigningSecret {
-                value: Secret::new((*v).to_owned()),
-                not_after: *not_after,
-            })
-            .collect()
-    }
 
     fn signed(sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

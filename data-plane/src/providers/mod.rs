@@ -205,3 +205,15 @@ fn any_hmac_sha256_matches(
 
 #[cfg(test)]
 mod tests;
+
+/// Signing secrets `(value, not_after)` for the providers' unit tests, current first.
+#[cfg(test)]
+fn test_secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
+    values
+        .iter()
+        .map(|(v, not_after)| SigningSecret {
+            value: gateway_shared::Secret::new((*v).to_owned()),
+            not_after: *not_after,
+        })
+        .collect()
+}

@@ -29,26 +29,16 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::Secret;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::test_secrets as secrets;
 
     // Shopify publishes no fixed vector; computed independently with Python:
     //   base64.b64encode(hmac.new(SECRET, BODY, hashlib.sha256).digest())
     const SECRET: &str = "shpss_0123456789abcdef";
     const BODY: &[u8] = br#"{"id":820982911946154508,"email":"jon@doe.ca"}"#;
     const SIGNATURE: &str = "aBxDl7TIm+jKnZNAFIid6PatdSKxxrLF1u6Ndgukxp8=";
-
-    fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
-        values
-            .iter()
-            .map(|(v, not_after)| SigningSecret {
-                value: Secret::new((*v).to_owned()),
-                not_after: *not_after,
-            })
-            .collect()
-    }
 
     fn signed(sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

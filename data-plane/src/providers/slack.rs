@@ -66,26 +66,16 @@ pub fn url_verification(body: &[u8]) -> Option<serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::Secret;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::test_secrets as secrets;
 
     // The example of Slack's "Verifying requests from Slack" page.
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
     const TS: i64 = 1_531_420_618;
     const BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     const SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-
-    fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
-        values
-            .iter()
-            .map(|(v, not_after)| SigningSecret {
-                value: Secret::new((*v).to_owned()),
-                not_after: *not_after,
-            })
-            .collect()
-    }
 
     fn headers(ts: &str, sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

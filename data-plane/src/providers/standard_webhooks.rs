@@ -113,10 +113,10 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::Secret;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::test_secrets as secrets;
 
     // The test vector of the Standard Webhooks specification repository.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -124,16 +124,6 @@ mod tests {
     const TS: i64 = 1_614_265_330;
     const BODY: &[u8] = br#"{"test": 2432232314}"#;
     const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
-
-    fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
-        values
-            .iter()
-            .map(|(v, not_after)| SigningSecret {
-                value: Secret::new((*v).to_owned()),
-                not_after: *not_after,
-            })
-            .collect()
-    }
 
     fn headers(family: &Family, id: &str, ts: &str, sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -58,10 +58,10 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use gateway_shared::Secret;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::test_secrets as secrets;
 
     // The timestamp of the example header on Stripe's "verify manually" page; the signatures were
     // computed independently with Python:
@@ -74,16 +74,6 @@ mod tests {
     const V1_OLD: &str = "aed64a3c4c277a17c2a83b486f08da11442d772bc6e44361371cabce6d56f8af";
     // Stripe's documented example `v0` value: a legacy scheme that must be ignored.
     const V0: &str = "6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39";
-
-    fn secrets(values: &[(&str, Option<i64>)]) -> Vec<SigningSecret> {
-        values
-            .iter()
-            .map(|(v, not_after)| SigningSecret {
-                value: Secret::new((*v).to_owned()),
-                not_after: *not_after,
-            })
-            .collect()
-    }
 
     fn signed(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
