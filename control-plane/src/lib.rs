@@ -1,6 +1,7 @@
 //! The control plane: a tonic gRPC service over Postgres. `main` parses [`Config`] and calls [`run`];
 //! tests call the same `run` with a listener bound to port 0.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod config;

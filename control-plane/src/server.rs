@@ -58,6 +58,7 @@ pub async fn run(
     let args = &config.distribution;
     let mut registry = prometheus_client::registry::Registry::default();
     let failed_metrics = FailedTriggerMetrics::register(&mut registry);
+    let access_log = crate::access_log::AccessLog::register(&mut registry);
     // rdkafka client creation is synchronous: done here, once, never on a request.
     let replayer = Replayer::new(&config.failed_triggers)?;
     let failed = Arc::new(FailedTriggers::new(
@@ -151,6 +152,8 @@ pub async fn run(
     let server = builder
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
+        // Inside grpc-web's translation, so it sees every call's status in gRPC form.
+        .layer(access_log)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

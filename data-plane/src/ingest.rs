@@ -77,16 +77,9 @@ fn parse_path(path: &str) -> Option<(Option<&str>, RouteKey)> {
 
 /// A caller-supplied request id if it is short and plain, else a fresh one.
 fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        })
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+    gateway_shared::request_id::from_header(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+    )
 }
 
 fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {

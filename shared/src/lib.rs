@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod ids;
 pub mod model;
 pub mod redact;
+pub mod request_id;
 pub mod secret;
 pub mod settings;
 pub mod snapshot;

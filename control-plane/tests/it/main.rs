@@ -1,5 +1,6 @@
 //! Integration tests of the control plane: the real `run` on port 0, real Postgres.
 
+mod access_log;
 mod auth;
 mod failed_triggers;
 mod foundation;

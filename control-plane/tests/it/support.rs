@@ -250,9 +250,7 @@ pub fn distribution_client(
 /// A free loopback port for an admin (`/metrics`) listener.
 #[allow(dead_code)]
 pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
+    SocketAddr::from(([127, 0, 0, 1], gateway_testkit::free_port()))
 }
 
 /// The Prometheus text of the admin listener at `addr` (plain HTTP/1.0, no client library needed).
