@@ -7,16 +7,15 @@ use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::Value;
 
-pub use gateway_shared::envelope::{canonical_header_name, Record};
+pub use gateway_shared::envelope::{canonical_header_name, Payload, Record};
 use gateway_shared::envelope::{Event, EventSource};
 
 use crate::error::IngestError;
 use crate::routing::Route;
 
 /// Step 5: the body as the envelope's `payload` (see [`gateway_shared::envelope::decode_payload`]).
-pub fn decode_payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, IngestError> {
+pub fn decode_payload<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Payload<'b>, IngestError> {
     gateway_shared::envelope::decode_payload(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()), body)
         .map_err(|e| IngestError::InvalidJson(e.0))
 }
@@ -49,7 +48,7 @@ pub struct Accepted<'a> {
     /// Ingestion time, RFC 3339 UTC.
     pub date_time: String,
     /// Decoded payload.
-    pub payload: &'a Value,
+    pub payload: &'a Payload<'a>,
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// Raw body.
@@ -139,7 +138,8 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append("x-multi", HeaderValue::from_static("a"));
         headers.append("x-multi", HeaderValue::from_static("b"));
-        let payload = serde_json::json!({"application":{"applicationId":"A-17"}});
+        let payload_json = serde_json::json!({"application":{"applicationId":"A-17"}});
+        let payload = Payload::Tree(payload_json.clone());
         let body = Bytes::from_static(b"raw");
         let rec = Accepted {
             route: &r,
@@ -153,7 +153,7 @@ mod tests {
         .into_record()
         .expect("builds");
         assert_eq!(rec.key, "A-17");
-        let v: Value = serde_json::from_slice(&rec.value).expect("json");
+        let v: serde_json::Value = serde_json::from_slice(&rec.value).expect("json");
         assert_eq!(v["eventId"], "evt");
         assert_eq!(v["webhookId"], r.key.webhook_id.to_string());
         assert_eq!(
@@ -169,7 +169,7 @@ mod tests {
             v["webhookMessage"]["headers"]["X-Multi"],
             serde_json::json!(["a", "b"])
         );
-        assert_eq!(v["webhookMessage"]["payload"], payload);
+        assert_eq!(v["webhookMessage"]["payload"], payload_json);
         assert_eq!(v["webhookMessage"]["rawBody"], "cmF3");
         assert!(rec
             .headers

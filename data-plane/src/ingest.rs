@@ -256,7 +256,7 @@ impl Ingest {
         // 6. Correlation (RESUME bindings).
         let correlation_value = match (&route.correlation, route.has_resume) {
             (Some(path), true) => Some(
-                path.resolve(&payload)
+                path.resolve(&payload.to_value())
                     .map_err(|e| IngestError::CorrelationUnresolved(e.to_string()))?,
             ),
             _ => None,

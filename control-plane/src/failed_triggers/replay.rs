@@ -175,7 +175,7 @@ impl FailedTriggers {
                     (Some(path), true) => Some(
                         CorrelationPath::parse(path)
                             .map_err(|e| e.to_string())
-                            .and_then(|p| p.resolve(&payload).map_err(|e| e.to_string()))
+                            .and_then(|p| p.resolve(&payload.to_value()).map_err(|e| e.to_string()))
                             .map_err(|e| ApiError::precondition("CORRELATION_KEY_UNRESOLVED", e))?,
                     ),
                     _ => None,

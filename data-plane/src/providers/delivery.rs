@@ -14,6 +14,9 @@
 //!
 //! A delivery id is used only if it is 1–255 visible ASCII characters; anything else is ignored.
 
+use std::borrow::Cow;
+
+use gateway_shared::envelope::Payload;
 use gateway_shared::Provider;
 use http::HeaderMap;
 use serde_json::Value;
@@ -28,7 +31,7 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 const MAX_LEN: usize = 255;
 
 /// The event id of an accepted request (`payload` is the decoded body).
-pub fn event_id(route: &Route, headers: &HeaderMap, payload: &Value) -> Uuid {
+pub fn event_id(route: &Route, headers: &HeaderMap, payload: &Payload<'_>) -> Uuid {
     match delivery_id(route.provider, headers, payload) {
         Some(id) => {
             let name = format!("{}:{id}", route.provider.as_str());
@@ -39,19 +42,27 @@ pub fn event_id(route: &Route, headers: &HeaderMap, payload: &Value) -> Uuid {
 }
 
 /// The provider's id of this delivery, if it has a usable one.
+/// Ids inside the payload are read without building a tree, except Meta's nested one.
 pub fn delivery_id<'a>(
     provider: Provider,
     headers: &'a HeaderMap,
-    payload: &'a Value,
-) -> Option<&'a str> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    payload: &Payload<'_>,
+) -> Option<Cow<'a, str>> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(Cow::Borrowed)
+    };
     let id = match provider {
         Provider::Generic => header(IDEMPOTENCY_KEY_HEADER),
-        Provider::Slack => payload.get("event_id").and_then(Value::as_str),
-        Provider::Meta => whatsapp_message_id(payload),
+        Provider::Slack => payload.top_level_str("event_id").map(Cow::Owned),
+        Provider::Meta => {
+            whatsapp_message_id(&payload.to_value()).map(|id| Cow::Owned(id.to_owned()))
+        }
         Provider::Github => header(github::DELIVERY_HEADER),
-        Provider::Stripe => payload.get("id").and_then(Value::as_str),
-        Provider::StandardWebhooks => standard_webhooks::message_id(headers),
+        Provider::Stripe => payload.top_level_str("id").map(Cow::Owned),
+        Provider::StandardWebhooks => standard_webhooks::message_id(headers).map(Cow::Borrowed),
         Provider::Shopify => header(shopify::WEBHOOK_ID_HEADER),
     }?;
     let plain = !id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(|b| b.is_ascii_graphic());
@@ -83,6 +94,10 @@ mod tests {
 
     use super::*;
 
+    fn tree(v: Value) -> Payload<'static> {
+        Payload::Tree(v)
+    }
+
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -93,20 +108,20 @@ mod tests {
 
     #[test]
     fn each_provider_names_its_delivery_id() {
-        let none = json!({});
+        let none = tree(json!({}));
         let gh = headers(&[("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")]);
         assert_eq!(
-            delivery_id(Provider::Github, &gh, &none),
+            delivery_id(Provider::Github, &gh, &none).as_deref(),
             Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
         );
         let sw = headers(&[("webhook-id", "msg_1"), ("svix-id", "msg_2")]);
         assert_eq!(
-            delivery_id(Provider::StandardWebhooks, &sw, &none),
+            delivery_id(Provider::StandardWebhooks, &sw, &none).as_deref(),
             Some("msg_1")
         );
         let svix = headers(&[("svix-id", "msg_2")]);
         assert_eq!(
-            delivery_id(Provider::StandardWebhooks, &svix, &none),
+            delivery_id(Provider::StandardWebhooks, &svix, &none).as_deref(),
             Some("msg_2")
         );
         let shop = headers(&[(
@@ -114,22 +129,22 @@ mod tests {
             "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
         )]);
         assert_eq!(
-            delivery_id(Provider::Shopify, &shop, &none),
+            delivery_id(Provider::Shopify, &shop, &none).as_deref(),
             Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
         );
-        let stripe = json!({"id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "object": "event"});
+        let stripe = tree(json!({"id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "object": "event"}));
         assert_eq!(
-            delivery_id(Provider::Stripe, &HeaderMap::new(), &stripe),
+            delivery_id(Provider::Stripe, &HeaderMap::new(), &stripe).as_deref(),
             Some("evt_1NG8Du2eZvKYlo2CUI79vXWy")
         );
-        let slack = json!({"type": "event_callback", "event_id": "Ev08MFMKH6"});
+        let slack = tree(json!({"type": "event_callback", "event_id": "Ev08MFMKH6"}));
         assert_eq!(
-            delivery_id(Provider::Slack, &HeaderMap::new(), &slack),
+            delivery_id(Provider::Slack, &HeaderMap::new(), &slack).as_deref(),
             Some("Ev08MFMKH6")
         );
         let generic = headers(&[("idempotency-key", "order-17-paid")]);
         assert_eq!(
-            delivery_id(Provider::Generic, &generic, &none),
+            delivery_id(Provider::Generic, &generic, &none).as_deref(),
             Some("order-17-paid")
         );
         for p in [
@@ -138,7 +153,11 @@ mod tests {
             Provider::Stripe,
             Provider::Slack,
         ] {
-            assert_eq!(delivery_id(p, &HeaderMap::new(), &none), None, "{p:?}");
+            assert_eq!(
+                delivery_id(p, &HeaderMap::new(), &none).as_deref(),
+                None,
+                "{p:?}"
+            );
         }
     }
 
@@ -148,7 +167,7 @@ mod tests {
         let one = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [
             {"field": "messages", "value": {"messages": [msg("wamid.HBgL")]}}]}]});
         assert_eq!(
-            delivery_id(Provider::Meta, &HeaderMap::new(), &one),
+            delivery_id(Provider::Meta, &HeaderMap::new(), &tree(one)).as_deref(),
             Some("wamid.HBgL")
         );
         let two = json!({"entry": [{"id": "WABA", "changes": [
@@ -159,7 +178,7 @@ mod tests {
         let page = json!({"object": "page", "entry": [{"id": "P1", "time": 1, "messaging": []}]});
         for p in [two, statuses, entries, page] {
             assert_eq!(
-                delivery_id(Provider::Meta, &HeaderMap::new(), &p),
+                delivery_id(Provider::Meta, &HeaderMap::new(), &tree(p.clone())).as_deref(),
                 None,
                 "{p}"
             );
@@ -176,7 +195,7 @@ mod tests {
             json!({"id": 7}),
         ] {
             assert_eq!(
-                delivery_id(Provider::Stripe, &HeaderMap::new(), &bad),
+                delivery_id(Provider::Stripe, &HeaderMap::new(), &tree(bad.clone())).as_deref(),
                 None,
                 "{bad}"
             );
@@ -185,8 +204,9 @@ mod tests {
             delivery_id(
                 Provider::Stripe,
                 &HeaderMap::new(),
-                &json!({"id": "x".repeat(MAX_LEN)})
-            ),
+                &tree(json!({"id": "x".repeat(MAX_LEN)}))
+            )
+            .as_deref(),
             Some("x".repeat(MAX_LEN).as_str())
         );
     }

@@ -68,7 +68,11 @@ fn check_all(headers: &HeaderMap, body: &[u8], now: i64) {
         Provider::Shopify,
         Provider::Generic,
     ] {
-        let _ = delivery::delivery_id(p, headers, &serde_json::Value::Null);
+        let _ = delivery::delivery_id(
+            p,
+            headers,
+            &gateway_shared::envelope::Payload::Tree(serde_json::Value::Null),
+        );
     }
 }
 

@@ -137,6 +137,31 @@ async fn generic_json_is_published_with_every_header_value() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn json_payloads_reach_kafka_exactly_as_sent() {
+    let gw = Gateway::on_shared_broker(&[]).await;
+    let hook = Hook::new(Provider::Generic);
+    gw.load(&[&hook]);
+    // Not in key order, a number beyond 64 bits, a spelled-out decimal, inner white space.
+    let body =
+        r#"{"zeta":1,"alpha":{"b":2, "a":1},"id":123456789012345678901234567890,"amount":299.90}"#;
+    let resp = reqwest::Client::new()
+        .post(gw.url(&hook))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("answers");
+    accepted_event_id(resp).await;
+    let got = gateway_testkit::consume(&gw.bootstrap, &gw.topic, 1, WITHIN).await;
+    let value = String::from_utf8_lossy(got[0].payload().expect("value")).into_owned();
+    assert!(
+        value.contains(&format!(r#""payload":{body}"#)),
+        "the payload is the body, byte for byte: {value}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn per_webhook_counts_appear_only_when_turned_on() {
     let gw = Gateway::on_shared_broker(&["--metrics-webhook-label"]).await;
     let hook = Hook::new(Provider::Generic);
