@@ -139,8 +139,26 @@ impl IngestError {
     /// The JSON error response, with `Allow` / `Retry-After` where they belong.
     pub fn to_response(&self, retry_after: Duration) -> Response<Full<Bytes>> {
         let (status, code) = self.status_and_code();
-        let body = serde_json::json!({"error": {"code": code, "message": self.public_message()}});
-        let mut resp = json_response(status, &body);
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: Detail<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Detail<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        // Serialized from borrowed fields: no JSON tree per rejection.
+        let message = self.public_message();
+        let mut resp = json_response(
+            status,
+            &Body {
+                error: Detail {
+                    code,
+                    message: &message,
+                },
+            },
+        );
         match self {
             IngestError::MethodNotAllowed { allow } => {
                 resp.headers_mut()
@@ -166,7 +184,7 @@ impl IngestError {
 }
 
 /// A JSON response with `Content-Type: application/json`.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = status;

@@ -58,10 +58,19 @@ const PREFIX: &str = "/webhooks/incoming/";
 /// The URL: optional provider segment and the four ids. `None` for anything else.
 fn parse_path(path: &str) -> Option<(Option<&str>, RouteKey)> {
     let rest = path.strip_prefix(PREFIX)?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    let (segment, ids) = match parts.as_slice() {
-        [o, w, a, h] => (None, [*o, *w, *a, *h]),
-        [p, o, w, a, h] => (Some(*p), [*o, *w, *a, *h]),
+    // Up to six segments, without collecting them: a sixth means the path is too long.
+    let mut it = rest.split('/');
+    let parts = [
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ];
+    let (segment, ids) = match parts {
+        [Some(o), Some(w), Some(a), Some(h), None, _] => (None, [o, w, a, h]),
+        [Some(p), Some(o), Some(w), Some(a), Some(h), None] => (Some(p), [o, w, a, h]),
         _ => return None,
     };
     Some((
@@ -284,7 +293,16 @@ impl Ingest {
                 reason: e.to_string(),
             });
         }
-        let answer = serde_json::json!({"status": "accepted", "eventId": event_id});
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer<'a> {
+            status: &'static str,
+            event_id: &'a str,
+        }
+        let answer = Answer {
+            status: "accepted",
+            event_id: &event_id,
+        };
         Ok((json_response(StatusCode::OK, &answer), "accepted"))
     }
 }
