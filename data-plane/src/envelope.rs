@@ -20,22 +20,29 @@ pub fn decode_payload<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Payload
         .map_err(|e| IngestError::InvalidJson(e.0))
 }
 
-/// The request headers as `name → [values…]`, in arrival order, every value kept.
+/// The request headers as `name → [values…]`, in arrival order, every value kept; written straight
+/// from the `HeaderMap` (no copy of names or values unless one is not valid UTF-8).
 struct HeadersField<'a>(&'a HeaderMap);
 
 impl Serialize for HeadersField<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.keys_len()))?;
         for name in self.0.keys() {
-            let values: Vec<String> = self
-                .0
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            map.serialize_entry(&canonical_header_name(name.as_str()), &values)?;
+            map.serialize_entry(
+                &canonical_header_name(name.as_str()),
+                &HeaderValues(self.0.get_all(name)),
+            )?;
         }
         map.end()
+    }
+}
+
+/// All values of one header, as a JSON array of strings.
+struct HeaderValues<'a>(http::header::GetAll<'a, http::HeaderValue>);
+
+impl Serialize for HeaderValues<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|v| String::from_utf8_lossy(v.as_bytes())))
     }
 }
 

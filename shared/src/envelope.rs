@@ -173,8 +173,18 @@ fn form_object(body: &[u8]) -> Value {
 /// Header names as they are conventionally written. hyper does not expose the bytes a client sent and
 /// HTTP/2 sends names in lower case, so names are given in canonical form: each dash-separated word
 /// capitalised (`Content-Type`, `X-Forwarded-For`), with the usual exceptions below.
-pub fn canonical_header_name(lower: &str) -> String {
+pub fn canonical_header_name(lower: &str) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    // The exceptions, and the names nearly every request carries (no allocation for those).
     const SPECIAL: &[(&str, &str)] = &[
+        ("host", "Host"),
+        ("content-type", "Content-Type"),
+        ("content-length", "Content-Length"),
+        ("user-agent", "User-Agent"),
+        ("accept", "Accept"),
+        ("accept-encoding", "Accept-Encoding"),
+        ("x-forwarded-for", "X-Forwarded-For"),
+        ("x-forwarded-proto", "X-Forwarded-Proto"),
         ("etag", "ETag"),
         ("te", "TE"),
         ("dnt", "DNT"),
@@ -194,7 +204,7 @@ pub fn canonical_header_name(lower: &str) -> String {
         ),
     ];
     if let Some((_, name)) = SPECIAL.iter().find(|(l, _)| *l == lower) {
-        return (*name).to_owned();
+        return Cow::Borrowed(name);
     }
     let mut out = String::with_capacity(lower.len());
     let mut upper_next = true;
@@ -206,7 +216,7 @@ pub fn canonical_header_name(lower: &str) -> String {
         });
         upper_next = c == '-';
     }
-    out
+    Cow::Owned(out)
 }
 
 #[derive(Serialize)]

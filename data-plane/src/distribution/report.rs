@@ -105,7 +105,7 @@ fn build(rejection: &Rejection<'_>, max_payload: usize) -> (FailedTriggerReport,
                 .collect();
             weight += name.as_str().len() + values.iter().map(String::len).sum::<usize>();
             HttpHeader {
-                name: canonical_header_name(name.as_str()),
+                name: canonical_header_name(name.as_str()).into_owned(),
                 values,
             }
         })
