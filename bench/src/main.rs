@@ -1,0 +1,74 @@
+//! `gateway-bench`: the benchmark of issue #8. `deploy/bench.sh` is the one command that runs it all;
+//! every subcommand can also be run alone (see docs/benchmarks.md).
+
+#![forbid(unsafe_code)]
+
+mod distribution;
+mod http_suite;
+mod load;
+mod procs;
+mod report;
+mod servers;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gateway-bench",
+    about = "Webhook gateway benchmarks (issue #8)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Baseline 1: a bare hyper server that reads the body and answers 200.
+    BaselineHyper(servers::HyperArgs),
+    /// Baseline 3: a minimal hyper → rdkafka forwarder (acks=all, idempotent), answering 200 on ACK.
+    BaselineForwarder(servers::ForwarderArgs),
+    /// One load run against a URL (the same generator every scenario uses); prints JSON.
+    Load(load::LoadArgs),
+    /// Every HTTP scenario side by side (spawns the servers); writes JSON results.
+    Http(http_suite::HttpArgs),
+    /// Config distribution: commit → ACK with 1 and 8 data planes, and 100,000 webhooks.
+    Distribution(distribution::DistributionArgs),
+    /// Prints the table and rewrites the results section of docs/benchmarks.md.
+    Report {
+        /// JSON written by `http`.
+        #[arg(long)]
+        http: PathBuf,
+        /// JSON written by `distribution`.
+        #[arg(long)]
+        distribution: PathBuf,
+        /// `key: value` lines describing the machine and the run.
+        #[arg(long)]
+        machine: PathBuf,
+        /// The markdown file whose marked section is replaced.
+        #[arg(long)]
+        docs: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::BaselineHyper(a) => rt.block_on(servers::hyper_baseline(a)),
+        Command::BaselineForwarder(a) => rt.block_on(servers::forwarder(a)),
+        Command::Load(a) => rt.block_on(load::run_cli(a)),
+        Command::Http(a) => rt.block_on(http_suite::run(a)),
+        Command::Distribution(a) => rt.block_on(distribution::run(a)),
+        Command::Report {
+            http,
+            distribution,
+            machine,
+            docs,
+        } => report::run(&http, &distribution, &machine, docs.as_deref()),
+    }
+}
