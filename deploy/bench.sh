@@ -5,7 +5,7 @@
 #
 #   deploy/bench.sh
 #
-# Knobs (environment): BENCH_DURATION_SECS (10) and BENCH_WARMUP_SECS (3) per HTTP scenario,
+# Knobs (environment): BENCH_DURATION_SECS (5) and BENCH_WARMUP_SECS (2) per HTTP scenario and round, BENCH_ROUNDS (3), BENCH_LINGER_MS (1),
 # BENCH_CONCURRENCY (32), BENCH_CHANGES (100 commits per data-plane count), BENCH_WEBHOOKS (100000),
 # BENCH_ONLY (comma-separated HTTP scenario names, e.g. dp-generic-1k,fwd-1k), BENCH_DOCS=0 to leave the
 # docs alone. Logs and JSON results stay in .bench/ (git-ignored).
@@ -42,14 +42,17 @@ broker: $tansu_version (memory storage)
 rustc: $(rustc --version | cut -d' ' -f2)
 TXT
 
-say "HTTP scenarios (${BENCH_DURATION_SECS:-10} s each after ${BENCH_WARMUP_SECS:-3} s warm-up)…"
+say "HTTP scenarios (${BENCH_ROUNDS:-3} rounds, ${BENCH_DURATION_SECS:-5} s each after ${BENCH_WARMUP_SECS:-2} s warm-up)…"
 "$bin/gateway-bench" http --data-plane-bin "$bin/data-plane" --work-dir "$work" --out "$work/http.json" \
   ${BENCH_ONLY:+--only "$BENCH_ONLY"}
 say "config distribution…"
 "$bin/gateway-bench" distribution --control-plane-bin "$bin/control-plane" --data-plane-bin "$bin/data-plane" \
   --work-dir "$work" --out "$work/distribution.json"
 
+say "step 5 + envelope cost in process…"
+"$bin/gateway-bench" envelope-cost --out "$work/envelope.json"
+
 docs=()
 [ "${BENCH_DOCS:-1}" = 0 ] || docs=(--docs "$root/docs/benchmarks.md")
 "$bin/gateway-bench" report --http "$work/http.json" --distribution "$work/distribution.json" \
-  --machine "$work/machine.txt" "${docs[@]}"
+  --machine "$work/machine.txt" --envelope "$work/envelope.json" "${docs[@]}"

@@ -37,12 +37,19 @@ pub struct HttpArgs {
     /// Concurrent connections of the load generator.
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
-    /// Measured seconds per scenario.
-    #[arg(long, env = "BENCH_DURATION_SECS", default_value_t = 10)]
+    /// Measured seconds per scenario and round.
+    #[arg(long, env = "BENCH_DURATION_SECS", default_value_t = 5)]
     pub duration_secs: u64,
-    /// Warm-up seconds per scenario.
-    #[arg(long, env = "BENCH_WARMUP_SECS", default_value_t = 3)]
+    /// Warm-up seconds per scenario and round.
+    #[arg(long, env = "BENCH_WARMUP_SECS", default_value_t = 2)]
     pub warmup_secs: u64,
+    /// Rounds: every scenario runs once per round, in order, so a noisy neighbour hits baselines and
+    /// data plane alike; the figures are the median round.
+    #[arg(long, env = "BENCH_ROUNDS", default_value_t = 3)]
+    pub rounds: usize,
+    /// Producer `linger.ms` for the data plane and the forwarder alike.
+    #[arg(long, env = "BENCH_LINGER_MS", default_value_t = 1)]
+    pub linger_ms: u64,
     /// Directory for logs and the snapshot file.
     #[arg(long)]
     pub work_dir: PathBuf,
@@ -84,8 +91,10 @@ pub struct ScenarioResult {
     pub body_bytes: usize,
     /// Expected status.
     pub expect_status: u16,
-    /// Measured.
+    /// The median round (by requests/s).
     pub result: LoadResult,
+    /// Requests/s of every round, in order.
+    pub rounds_rps: Vec<f64>,
 }
 
 /// Everything `http` writes.
@@ -93,6 +102,10 @@ pub struct ScenarioResult {
 pub struct HttpResults {
     /// Load shape shared by all scenarios.
     pub shape: Shape,
+    /// Rounds run.
+    pub rounds: usize,
+    /// Producer `linger.ms` of the data plane and the forwarder.
+    pub linger_ms: u64,
     /// Results in run order.
     pub scenarios: Vec<ScenarioResult>,
 }
@@ -298,36 +311,49 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         warmup: Duration::from_secs(args.warmup_secs),
         duration: Duration::from_secs(args.duration_secs),
     };
-    let mut results = Vec::new();
-    for s in scenarios() {
-        if !args.only.is_empty() && !args.only.iter().any(|o| s.name.contains(o.as_str())) {
-            continue;
+    let chosen: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| s.name.contains(o.as_str())))
+        .collect();
+    let mut runs: Vec<Vec<LoadResult>> = vec![Vec::new(); chosen.len()];
+    for round in 1..=args.rounds.max(1) {
+        for (i, s) in chosen.iter().enumerate() {
+            eprintln!("round {round}: {} ({}) …", s.name, s.label);
+            let result = run_scenario(&args, &fixture, &snapshot_file, s, shape).await?;
+            eprintln!(
+                "  {:>9.0} req/s  p50 {} µs  p99 {} µs  p99.9 {} µs  errors {}{}",
+                result.rps,
+                result.p50_us,
+                result.p99_us,
+                result.p999_us,
+                result.errors,
+                result
+                    .first_unexpected
+                    .as_deref()
+                    .map_or(String::new(), |u| format!(" (first: {u})"))
+            );
+            runs[i].push(result);
         }
-        eprintln!("scenario {} ({}) …", s.name, s.label);
-        let result = run_scenario(&args, &fixture, &snapshot_file, &s, shape).await?;
-        eprintln!(
-            "  {:>9.0} req/s  p50 {} µs  p99 {} µs  p99.9 {} µs  errors {}{}",
-            result.rps,
-            result.p50_us,
-            result.p99_us,
-            result.p999_us,
-            result.errors,
-            result
-                .first_unexpected
-                .as_deref()
-                .map_or(String::new(), |u| format!(" (first: {u})"))
-        );
+    }
+    let mut results = Vec::new();
+    for (s, mut rounds) in chosen.iter().zip(runs) {
+        let rounds_rps: Vec<f64> = rounds.iter().map(|r| r.rps).collect();
+        rounds.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let median = rounds.swap_remove(rounds.len() / 2);
         results.push(ScenarioResult {
             name: s.name.into(),
             label: s.label.into(),
             server: s.server,
             body_bytes: load::json_body(s.body).len(),
             expect_status: s.expect_status,
-            result,
+            result: median,
+            rounds_rps,
         });
     }
     let out = HttpResults {
         shape,
+        rounds: args.rounds.max(1),
+        linger_ms: args.linger_ms,
         scenarios: results,
     };
     std::fs::write(&args.out, serde_json::to_vec_pretty(&out)?)?;
@@ -367,6 +393,8 @@ async fn run_scenario(
                 "--topic".into(),
                 topic,
             ];
+            a.push("--kafka-property".into());
+            a.push(format!("linger.ms={}", args.linger_ms));
             for p in &args.forwarder_properties {
                 a.push("--kafka-property".into());
                 a.push(p.clone());
@@ -388,6 +416,7 @@ async fn run_scenario(
                 "--snapshot-file".into(),
                 snapshot_file.display().to_string(),
             ];
+            a.push(format!("--kafka-linger={}ms", args.linger_ms));
             a.extend(args.dp_args.iter().cloned());
             let mut p = Proc::spawn(s.name, &args.data_plane_bin, &a, &envs, log)?;
             let ready = format!("http://127.0.0.1:{admin}/readyz");

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod distribution;
+mod envelope_cost;
 mod http_suite;
 mod load;
 mod procs;
@@ -36,6 +37,12 @@ enum Command {
     Http(http_suite::HttpArgs),
     /// Config distribution: commit → ACK with 1 and 8 data planes, and 100,000 webhooks.
     Distribution(distribution::DistributionArgs),
+    /// Step 5 + envelope cost in process: today's `Value` DOM vs validate-and-embed (`RawValue`).
+    EnvelopeCost {
+        /// Where the JSON results go.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Prints the table and rewrites the results section of docs/benchmarks.md.
     Report {
         /// JSON written by `http`.
@@ -47,6 +54,9 @@ enum Command {
         /// `key: value` lines describing the machine and the run.
         #[arg(long)]
         machine: PathBuf,
+        /// JSON written by `envelope-cost`.
+        #[arg(long)]
+        envelope: Option<PathBuf>,
         /// The markdown file whose marked section is replaced.
         #[arg(long)]
         docs: Option<PathBuf>,
@@ -64,11 +74,29 @@ fn main() -> anyhow::Result<()> {
         Command::Load(a) => rt.block_on(load::run_cli(a)),
         Command::Http(a) => rt.block_on(http_suite::run(a)),
         Command::Distribution(a) => rt.block_on(distribution::run(a)),
+        Command::EnvelopeCost { out } => {
+            let costs = envelope_cost::measure()?;
+            for c in &costs {
+                eprintln!(
+                    "{} B: Value DOM + envelope {:.1} µs (parse alone {:.1} µs); validate + RawValue {:.1} µs",
+                    c.body_bytes, c.dom_us, c.parse_us, c.raw_us
+                );
+            }
+            std::fs::write(out, serde_json::to_vec_pretty(&costs)?)?;
+            Ok(())
+        }
         Command::Report {
             http,
             distribution,
             machine,
+            envelope,
             docs,
-        } => report::run(&http, &distribution, &machine, docs.as_deref()),
+        } => report::run(
+            &http,
+            &distribution,
+            &machine,
+            envelope.as_deref(),
+            docs.as_deref(),
+        ),
     }
 }

@@ -28,7 +28,12 @@ fn find<'a>(h: &'a HttpResults, name: &str) -> Option<&'a ScenarioResult> {
 }
 
 /// The markdown of the results (printed and written to the docs).
-fn render(h: &HttpResults, d: &DistributionResults, machine: &str) -> String {
+fn render(
+    h: &HttpResults,
+    d: &DistributionResults,
+    machine: &str,
+    envelope: &[crate::envelope_cost::Cost],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -37,10 +42,15 @@ fn render(h: &HttpResults, d: &DistributionResults, machine: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "Load: {} keep-alive HTTP/1.1 connections, closed loop, {} s warm-up then {} s measured per scenario.\n",
+        "Load: {} keep-alive HTTP/1.1 connections, closed loop, {} s warm-up then {} s measured per scenario; \
+         {} rounds of every scenario in turn, figures from the median round (req/s range over rounds in \
+         brackets), ratios the median of the per-round ratios. Producer `linger.ms` = {} for the data plane \
+         and the forwarder.\n",
         h.shape.concurrency,
         h.shape.warmup.as_secs(),
-        h.shape.duration.as_secs()
+        h.shape.duration.as_secs(),
+        h.rounds,
+        h.linger_ms
     );
     let _ = writeln!(
         s,
@@ -51,12 +61,14 @@ fn render(h: &HttpResults, d: &DistributionResults, machine: &str) -> String {
         let r = &sc.result;
         let _ = writeln!(
             s,
-            "| {} (`{}`) | {} B | {} | {:.0} | {} | {} | {} | {} |",
+            "| {} (`{}`) | {} B | {} | {:.0} ({:.0}–{:.0}) | {} | {} | {} | {} |",
             sc.label,
             sc.name,
             sc.body_bytes,
             sc.expect_status,
             r.rps,
+            sc.rounds_rps.iter().copied().fold(f64::INFINITY, f64::min),
+            sc.rounds_rps.iter().copied().fold(0.0, f64::max),
             ms(r.p50_us),
             ms(r.p99_us),
             ms(r.p999_us),
@@ -65,9 +77,18 @@ fn render(h: &HttpResults, d: &DistributionResults, machine: &str) -> String {
     }
     let _ = writeln!(s, "\n| ratio (same run) | value | SPEC §9 target | |");
     let _ = writeln!(s, "|---|---:|---:|---|");
+    // The median over rounds of the ratio within each round (both measured minutes apart at most).
     let ratio = |a: &str, b: &str| -> Option<f64> {
         let (a, b) = (find(h, a)?, find(h, b)?);
-        (b.result.rps > 0.0).then(|| a.result.rps / b.result.rps)
+        let mut per_round: Vec<f64> = a
+            .rounds_rps
+            .iter()
+            .zip(&b.rounds_rps)
+            .filter(|(_, y)| **y > 0.0)
+            .map(|(x, y)| x / y)
+            .collect();
+        per_round.sort_by(f64::total_cmp);
+        per_round.get(per_round.len() / 2).copied()
     };
     for (label, a, b) in [
         ("2/1 data plane 401 ÷ bare hyper", "dp-401-1k", "hyper-1k"),
@@ -165,15 +186,39 @@ fn render(h: &HttpResults, d: &DistributionResults, machine: &str) -> String {
         d.dp_rss_small_kib as f64 / 1024.0,
         per
     );
+    if !envelope.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| step 5 + envelope, one thread, in process | today: parse into `Value`, envelope, drop | of which the parse | validate (`IgnoredAny`) + embed body (`RawValue`) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|");
+        for c in envelope {
+            let _ = writeln!(
+                s,
+                "| {} B JSON body | {:.1} µs | {:.1} µs | {:.1} µs |",
+                c.body_bytes, c.dom_us, c.parse_us, c.raw_us
+            );
+        }
+    }
     s
 }
 
 /// `gateway-bench report`.
-pub fn run(http: &Path, dist: &Path, machine: &Path, docs: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(
+    http: &Path,
+    dist: &Path,
+    machine: &Path,
+    envelope: Option<&Path>,
+    docs: Option<&Path>,
+) -> anyhow::Result<()> {
     let h: HttpResults = serde_json::from_slice(&std::fs::read(http)?)?;
     let d: DistributionResults = serde_json::from_slice(&std::fs::read(dist)?)?;
     let m = std::fs::read_to_string(machine)?;
-    let table = render(&h, &d, &m);
+    let e: Vec<crate::envelope_cost::Cost> = match envelope {
+        Some(p) => serde_json::from_slice(&std::fs::read(p)?)?,
+        None => Vec::new(),
+    };
+    let table = render(&h, &d, &m, &e);
     println!("{table}");
     if let Some(docs) = docs {
         let text = std::fs::read_to_string(docs).unwrap_or_default();
