@@ -163,7 +163,8 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
     };
 
     // Commit → ACK with 1, then N data planes.
-    let (cp, cp_metrics) = start_control_plane(&env, "cp-small").await?;
+    let cp = start_control_plane(&env, "cp-small").await?;
+    let cp_metrics = cp.metrics.clone();
     let mut dps = Vec::new();
     dps.push(start_data_plane(&env, &cp, &token, "dp-0").await?);
     wait_acked(&env, &cp_metrics, 1, current_revision(&sql).await?).await?;
@@ -172,7 +173,7 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         "commit → ACK, 1 data plane ({} changes) …",
         env.args.changes
     );
-    out.ack_1 = measure_changes(&env, &sql, &cp_metrics, toggled, 1).await?;
+    out.ack_1 = measure_changes(&env, env.args.changes, &sql, &cp_metrics, toggled, 1).await?;
     for i in 1..env.args.data_planes {
         dps.push(start_data_plane(&env, &cp, &token, &format!("dp-{i}")).await?);
     }
@@ -187,11 +188,19 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         "commit → ACK, {} data planes ({} changes) …",
         env.args.data_planes, env.args.changes
     );
-    out.ack_n = measure_changes(&env, &sql, &cp_metrics, toggled, env.args.data_planes).await?;
+    out.ack_n = measure_changes(
+        &env,
+        env.args.changes,
+        &sql,
+        &cp_metrics,
+        toggled,
+        env.args.data_planes,
+    )
+    .await?;
     for (p, _) in dps {
         p.stop().await;
     }
-    cp.stop().await;
+    cp.proc.stop().await;
 
     // The large config.
     eprintln!("inserting {} webhooks …", env.args.webhooks);
@@ -221,7 +230,8 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
     drop(snapshot);
 
     let started = Instant::now();
-    let (cp, cp_metrics) = start_control_plane(&env, "cp-large").await?;
+    let cp = start_control_plane(&env, "cp-large").await?;
+    let cp_metrics = cp.metrics.clone();
     let revision = current_revision(&sql).await?;
     let url = cp_metrics.clone();
     procs::wait_until(
@@ -251,12 +261,10 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         out.dp_hwm_kib = hwm;
     }
     let changes = env.args.changes.min(30);
-    let mut e2 = Env { ..env };
-    e2.args.changes = changes;
-    out.ack_large = measure_changes(&e2, &sql, &cp_metrics, toggled, 1).await?;
+    out.ack_large = measure_changes(&env, changes, &sql, &cp_metrics, toggled, 1).await?;
     dp.stop().await;
-    cp.stop().await;
-    std::fs::write(&e2.args.out, serde_json::to_vec_pretty(&out)?)?;
+    cp.proc.stop().await;
+    std::fs::write(&env.args.out, serde_json::to_vec_pretty(&out)?)?;
     Ok(())
 }
 
@@ -330,16 +338,17 @@ async fn current_revision(sql: &Client) -> anyhow::Result<u64> {
     Ok(u64::try_from(r)?)
 }
 
-async fn start_control_plane(env: &Env, name: &str) -> anyhow::Result<(Proc, String)> {
+/// A running control plane and its addresses.
+struct ControlPlane {
+    proc: Proc,
+    grpc: String,
+    metrics: String,
+}
+
+async fn start_control_plane(env: &Env, name: &str) -> anyhow::Result<ControlPlane> {
     let port = procs::free_port()?;
     let admin = procs::free_port()?;
-    let jwt: [u8; 48] = rand::random::<[u8; 32]>()
-        .iter()
-        .chain(rand::random::<[u8; 16]>().iter())
-        .copied()
-        .collect::<Vec<_>>()
-        .try_into()
-        .unwrap_or([7; 48]);
+    let jwt: [u8; 48] = std::array::from_fn(|_| rand::random());
     let envs = vec![
         ("DATABASE_URL", env.db_url.clone()),
         ("CP_LISTEN", format!("127.0.0.1:{port}")),
@@ -366,15 +375,16 @@ async fn start_control_plane(env: &Env, name: &str) -> anyhow::Result<(Proc, Str
     })
     .await?;
     p.check_alive()?;
-    let _ = port;
-    // The gRPC address rides along in the process name for the data planes.
-    p.name = format!("127.0.0.1:{port}");
-    Ok((p, format!("http://127.0.0.1:{admin}/metrics")))
+    Ok(ControlPlane {
+        proc: p,
+        grpc: format!("http://127.0.0.1:{port}"),
+        metrics: format!("http://127.0.0.1:{admin}/metrics"),
+    })
 }
 
 async fn start_data_plane(
     env: &Env,
-    cp: &Proc,
+    cp: &ControlPlane,
     token: &str,
     id: &str,
 ) -> anyhow::Result<(Proc, Duration)> {
@@ -383,7 +393,7 @@ async fn start_data_plane(
         ("DP_LISTEN", format!("127.0.0.1:{}", procs::free_port()?)),
         ("DP_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
         ("DP_KAFKA_BOOTSTRAP", env.args.kafka_bootstrap.clone()),
-        ("DP_CONTROL_PLANE_URL", format!("http://{}", cp.name)),
+        ("DP_CONTROL_PLANE_URL", cp.grpc.clone()),
         ("DP_CONTROL_PLANE_TOKEN", token.to_owned()),
         ("DP_ID", id.to_owned()),
     ];
@@ -443,17 +453,18 @@ async fn wait_acked(env: &Env, url: &str, expected: usize, revision: u64) -> any
     Ok(())
 }
 
-/// Commits `env.args.changes` changes (toggling one webhook's state) and times COMMIT → every one of
+/// Commits `changes` changes (toggling one webhook's state) and times COMMIT → every one of
 /// `expected` data planes ACKed, one change at a time.
 async fn measure_changes(
     env: &Env,
+    changes: usize,
     sql: &Client,
     metrics_url: &str,
     webhook: uuid::Uuid,
     expected: usize,
 ) -> anyhow::Result<Spread> {
-    let mut samples = Vec::with_capacity(env.args.changes);
-    for _ in 0..env.args.changes {
+    let mut samples = Vec::with_capacity(changes);
+    for _ in 0..changes {
         sql.batch_execute("BEGIN").await?;
         let state: String = sql
             .query_one(
