@@ -49,6 +49,15 @@ pub struct Config {
     #[arg(long, env = "DP_PRODUCER_QUEUE_KBYTES", default_value_t = 262_144)]
     pub producer_queue_kbytes: u32,
 
+    /// How long the producer waits to batch records (`linger.ms`). Every request waits for its
+    /// record's acknowledgement, so this is added latency traded for fewer, larger produce requests.
+    #[arg(long, env = "DP_KAFKA_LINGER", default_value = "1ms", value_parser = parse_duration)]
+    pub kafka_linger: Duration,
+
+    /// Record batch compression (`compression.type`): none, lz4, zstd, snappy or gzip.
+    #[arg(long, env = "DP_KAFKA_COMPRESSION", default_value = "none")]
+    pub kafka_compression: String,
+
     /// Extra librdkafka properties (`key=value`, repeatable or comma-separated), e.g. TLS/SASL
     /// settings. They cannot override `acks` or `enable.idempotence`.
     #[arg(long = "kafka-property", env = "DP_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
@@ -170,10 +179,24 @@ impl Config {
         if self.body_read_timeout.is_zero() {
             problems.push("--body-read-timeout must be positive".to_owned());
         }
+        if self.kafka_linger > Duration::from_secs(1) {
+            problems.push("--kafka-linger must be at most 1s".to_owned());
+        }
+        if !matches!(
+            self.kafka_compression.as_str(),
+            "none" | "lz4" | "zstd" | "snappy" | "gzip"
+        ) {
+            problems.push("--kafka-compression must be none, lz4, zstd, snappy or gzip".to_owned());
+        }
         for (key, _) in &self.kafka_properties {
             if matches!(
                 key.as_str(),
-                "acks" | "request.required.acks" | "enable.idempotence" | "bootstrap.servers"
+                "acks"
+                    | "request.required.acks"
+                    | "enable.idempotence"
+                    | "bootstrap.servers"
+                    | "linger.ms"
+                    | "compression.type"
             ) {
                 problems.push(format!(
                     "--kafka-property {key} is set by the data plane and cannot be overridden"

@@ -84,7 +84,8 @@ impl Publisher {
                 "queue.buffering.max.kbytes",
                 config.producer_queue_kbytes.to_string(),
             )
-            .set("linger.ms", "2")
+            .set("linger.ms", config.kafka_linger.as_millis().to_string())
+            .set("compression.type", &config.kafka_compression)
             // Come back quickly after a broker restart.
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "1000");

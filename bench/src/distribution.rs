@@ -1,0 +1,577 @@
+//! Config distribution figures (SPEC §9): commit → every connected data plane's ACK with 1 and 8
+//! real data-plane processes, and for 100,000 webhooks the snapshot build time, bytes on the wire,
+//! data-plane apply time, time to ready and resident memory.
+//!
+//! Changes are committed with SQL exactly as the control plane's own write path does it (toggle a
+//! webhook's state, bump the global revision, log the change, `NOTIFY` — one transaction), so the
+//! figure starts at COMMIT and does not include gRPC API overhead. ACKs are read from the control
+//! plane's `/metrics` (`gateway_config_acked_version{data_plane}`), polled every ~0.5 ms.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use diesel_async::AsyncConnection;
+use gateway_proto::v1::{
+    control_plane_message, ControlPlaneMessage, Delta, SnapshotChunk, WebhookRoute,
+};
+use gateway_shared::snapshot::{ConfigSnapshot, WebhookConfig};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Client, NoTls};
+
+use crate::procs::{self, Proc};
+
+/// Flags of `distribution`.
+#[derive(clap::Args, Clone)]
+pub struct DistributionArgs {
+    /// The release `control-plane` binary.
+    #[arg(long)]
+    pub control_plane_bin: PathBuf,
+    /// The release `data-plane` binary.
+    #[arg(long)]
+    pub data_plane_bin: PathBuf,
+    /// Postgres admin URL (a fresh database is created in it).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Kafka bootstrap (the data planes need one; nothing is produced here).
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    pub kafka_bootstrap: String,
+    /// Changes committed per data-plane count.
+    #[arg(long, env = "BENCH_CHANGES", default_value_t = 100)]
+    pub changes: usize,
+    /// Data planes in the second round.
+    #[arg(long, default_value_t = 8)]
+    pub data_planes: usize,
+    /// Webhooks for the large-config figures.
+    #[arg(long, env = "BENCH_WEBHOOKS", default_value_t = 100_000)]
+    pub webhooks: usize,
+    /// Directory for logs.
+    #[arg(long)]
+    pub work_dir: PathBuf,
+    /// Where the JSON results go.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Percentiles of a set of durations, milliseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Spread {
+    /// Samples.
+    pub n: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile (nearest rank).
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        let rank = |q: f64| {
+            let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len().max(1)) - 1;
+            v.get(i).copied().unwrap_or(0.0)
+        };
+        Spread {
+            n: v.len(),
+            p50_ms: rank(0.5),
+            p99_ms: rank(0.99),
+            max_ms: v.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Everything `distribution` writes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DistributionResults {
+    /// Commit → ACK with 1 data plane (small config).
+    pub ack_1: Spread,
+    /// Commit → every one of N data planes ACKed.
+    pub ack_n: Spread,
+    /// N.
+    pub data_planes: usize,
+    /// Webhooks in the large config.
+    pub webhooks: usize,
+    /// `control_plane::snapshot::config_snapshot` (Postgres read + build), median of 3, ms.
+    pub snapshot_build_ms: f64,
+    /// Bytes of the full snapshot on the config stream (protobuf messages + gRPC framing).
+    pub snapshot_bytes: usize,
+    /// Bytes of a one-change delta.
+    pub delta_bytes: usize,
+    /// In-process: decode the chunks, convert and `Routes::apply_snapshot`, median of 3, ms.
+    pub dp_apply_ms: f64,
+    /// Control-plane start → its first full read of the large config published, ms.
+    pub cp_load_ms: f64,
+    /// Fresh data-plane process start → `/readyz` 200 (stream, snapshot, apply), ms.
+    pub dp_ready_ms: f64,
+    /// Data-plane resident memory with the large config, KiB (VmRSS, and peak VmHWM).
+    pub dp_rss_kib: u64,
+    /// Peak.
+    pub dp_hwm_kib: u64,
+    /// Data-plane resident memory with a handful of webhooks (the fixed cost), KiB.
+    pub dp_rss_small_kib: u64,
+    /// Commit → ACK with the large config loaded (1 data plane).
+    pub ack_large: Spread,
+}
+
+struct Env {
+    args: DistributionArgs,
+    db_url: String,
+    organization: uuid::Uuid,
+    master_keys: String,
+    client: reqwest::Client,
+}
+
+/// `gateway-bench distribution`.
+pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.work_dir)?;
+    let db_url = fresh_database(&args.database_url).await?;
+    let key: [u8; 32] = rand::random();
+    let env = Env {
+        db_url,
+        organization: uuid::Uuid::new_v4(),
+        master_keys: format!(
+            "k1={}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        ),
+        client: reqwest::Client::new(),
+        args,
+    };
+    let status = std::process::Command::new(&env.args.control_plane_bin)
+        .args(["migrate", "--database-url", &env.db_url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "control-plane migrate failed");
+    let token = data_plane_token(&env)?;
+    let (sql, conn) = tokio_postgres::connect(&env.db_url, NoTls).await?;
+    tokio::spawn(conn);
+    let ws = uuid::Uuid::new_v4();
+    let app = uuid::Uuid::new_v4();
+    insert_webhooks(&sql, env.organization, ws, app, "small", 10).await?;
+    let toggled: uuid::Uuid = sql
+        .query_one("SELECT id::text FROM webhooks ORDER BY name LIMIT 1", &[])
+        .await?
+        .get::<_, String>(0)
+        .parse()?;
+    let mut out = DistributionResults {
+        data_planes: env.args.data_planes,
+        webhooks: env.args.webhooks,
+        ..Default::default()
+    };
+
+    // Commit → ACK with 1, then N data planes.
+    let cp = start_control_plane(&env, "cp-small").await?;
+    let cp_metrics = cp.metrics.clone();
+    let mut dps = Vec::new();
+    dps.push(start_data_plane(&env, &cp, &token, "dp-0").await?);
+    wait_acked(&env, &cp_metrics, 1, current_revision(&sql).await?).await?;
+    out.dp_rss_small_kib = dps[0].0.rss_kib().map_or(0, |r| r.0);
+    eprintln!(
+        "commit → ACK, 1 data plane ({} changes) …",
+        env.args.changes
+    );
+    out.ack_1 = measure_changes(&env, env.args.changes, &sql, &cp_metrics, toggled, 1).await?;
+    for i in 1..env.args.data_planes {
+        dps.push(start_data_plane(&env, &cp, &token, &format!("dp-{i}")).await?);
+    }
+    wait_acked(
+        &env,
+        &cp_metrics,
+        env.args.data_planes,
+        current_revision(&sql).await?,
+    )
+    .await?;
+    eprintln!(
+        "commit → ACK, {} data planes ({} changes) …",
+        env.args.data_planes, env.args.changes
+    );
+    out.ack_n = measure_changes(
+        &env,
+        env.args.changes,
+        &sql,
+        &cp_metrics,
+        toggled,
+        env.args.data_planes,
+    )
+    .await?;
+    for (p, _) in dps {
+        p.stop().await;
+    }
+    cp.proc.stop().await;
+
+    // The large config.
+    eprintln!("inserting {} webhooks …", env.args.webhooks);
+    insert_webhooks(&sql, env.organization, ws, app, "large", env.args.webhooks).await?;
+    let keyring = gateway_shared::crypto::Keyring::single("k1", key)?;
+    let mut pg = diesel_async::AsyncPgConnection::establish(&env.db_url).await?;
+    let mut builds = Vec::new();
+    let mut snapshot = ConfigSnapshot::default();
+    for _ in 0..3 {
+        let t = Instant::now();
+        snapshot = control_plane::snapshot::config_snapshot(&mut pg, &keyring, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("config_snapshot: {e:?}"))?;
+        builds.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.snapshot_build_ms = Spread::of(builds).p50_ms;
+    let frames = encode_snapshot(&snapshot.webhooks, snapshot.version);
+    out.snapshot_bytes = frames.iter().map(|f| f.len() + 5).sum();
+    out.delta_bytes = encode_delta(&snapshot.webhooks[..1], snapshot.version).len() + 5;
+    let mut applies = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        apply_in_process(&frames)?;
+        applies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.dp_apply_ms = Spread::of(applies).p50_ms;
+    drop(snapshot);
+
+    let started = Instant::now();
+    let cp = start_control_plane(&env, "cp-large").await?;
+    let cp_metrics = cp.metrics.clone();
+    let revision = current_revision(&sql).await?;
+    let url = cp_metrics.clone();
+    procs::wait_until(
+        "the control plane to load the large config",
+        Duration::from_secs(120),
+        || {
+            let url = url.clone();
+            let client = env.client.clone();
+            async move {
+                match procs::get(&client, &url).await {
+                    Some((200, text)) => {
+                        metric(&text, "gateway_config_version ").is_some_and(|v| v >= revision)
+                    }
+                    _ => false,
+                }
+            }
+        },
+    )
+    .await?;
+    out.cp_load_ms = started.elapsed().as_secs_f64() * 1000.0;
+    eprintln!("fresh data plane with {} webhooks …", env.args.webhooks);
+    let (dp, ready) = start_data_plane(&env, &cp, &token, "dp-large").await?;
+    out.dp_ready_ms = ready.as_secs_f64() * 1000.0;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some((rss, hwm)) = dp.rss_kib() {
+        out.dp_rss_kib = rss;
+        out.dp_hwm_kib = hwm;
+    }
+    let changes = env.args.changes.min(30);
+    out.ack_large = measure_changes(&env, changes, &sql, &cp_metrics, toggled, 1).await?;
+    dp.stop().await;
+    cp.proc.stop().await;
+    std::fs::write(&env.args.out, serde_json::to_vec_pretty(&out)?)?;
+    Ok(())
+}
+
+async fn fresh_database(admin: &str) -> anyhow::Result<String> {
+    let (client, conn) = tokio_postgres::connect(admin, NoTls).await?;
+    tokio::spawn(conn);
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let i = admin
+        .rfind('/')
+        .ok_or_else(|| anyhow::anyhow!("DATABASE_URL must end with /DBNAME"))?;
+    Ok(format!("{}/{name}", &admin[..i]))
+}
+
+fn data_plane_token(env: &Env) -> anyhow::Result<String> {
+    let out = std::process::Command::new(&env.args.control_plane_bin)
+        .args([
+            "bootstrap-token",
+            "--database-url",
+            &env.db_url,
+            "--organization-id",
+            &env.organization.to_string(),
+            "--role",
+            "DATA_PLANE",
+            "--name",
+            "bench",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "control-plane bootstrap-token failed");
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// `count` ACTIVE GENERIC webhooks with one START binding each, written with two set-based INSERTs
+/// (the gRPC API would take minutes for 100,000), and one revision bump.
+async fn insert_webhooks(
+    sql: &Client,
+    org: uuid::Uuid,
+    ws: uuid::Uuid,
+    app: uuid::Uuid,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    sql.batch_execute(&format!(
+        "BEGIN;
+         INSERT INTO webhooks (id, organization_id, workspace_id, app_id, name, provider, state,
+                               api_key_ciphertext, api_key_sha256)
+           SELECT gen_random_uuid(), '{org}', '{ws}', '{app}', '{prefix}-' || g, 'GENERIC', 'ACTIVE',
+                  '\\x00'::bytea, sha256(('bench-key-{prefix}-' || g)::bytea)
+           FROM generate_series(1, {count}) g;
+         INSERT INTO trigger_bindings (webhook_id, organization_id, workspace_id, app_id,
+                                       process_definition_id, node_id, node_kind, trigger_type,
+                                       project_id, branch)
+           SELECT id, organization_id, workspace_id, app_id, 'order-intake', 'start',
+                  'MESSAGE_START_EVENT', 'START_PROCESS', 'bench', 'main'
+           FROM webhooks WHERE name LIKE '{prefix}-%';
+         UPDATE config_revision SET revision = revision + 1;
+         COMMIT;"
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn current_revision(sql: &Client) -> anyhow::Result<u64> {
+    let r: i64 = sql
+        .query_one("SELECT revision FROM config_revision", &[])
+        .await?
+        .get(0);
+    Ok(u64::try_from(r)?)
+}
+
+/// A running control plane and its addresses.
+struct ControlPlane {
+    proc: Proc,
+    grpc: String,
+    metrics: String,
+}
+
+async fn start_control_plane(env: &Env, name: &str) -> anyhow::Result<ControlPlane> {
+    let port = procs::free_port()?;
+    let admin = procs::free_port()?;
+    let jwt: [u8; 48] = std::array::from_fn(|_| rand::random());
+    let envs = vec![
+        ("DATABASE_URL", env.db_url.clone()),
+        ("CP_LISTEN", format!("127.0.0.1:{port}")),
+        ("CP_METRICS_LISTEN", format!("127.0.0.1:{admin}")),
+        ("CP_MASTER_KEYS", env.master_keys.clone()),
+        (
+            "CP_JWT_SIGNING_KEY",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(jwt),
+        ),
+        ("CP_PUBLIC_BASE_URL", "http://127.0.0.1:8080".into()),
+    ];
+    let mut p = Proc::spawn(
+        name,
+        &env.args.control_plane_bin,
+        &["serve".into()],
+        &envs,
+        env.args.work_dir.join(format!("{name}.log")),
+    )?;
+    let health = format!("http://127.0.0.1:{admin}/healthz");
+    procs::wait_until("the control plane", Duration::from_secs(60), || {
+        let health = health.clone();
+        let client = env.client.clone();
+        async move { matches!(procs::get(&client, &health).await, Some((200, _))) }
+    })
+    .await?;
+    p.check_alive()?;
+    Ok(ControlPlane {
+        proc: p,
+        grpc: format!("http://127.0.0.1:{port}"),
+        metrics: format!("http://127.0.0.1:{admin}/metrics"),
+    })
+}
+
+async fn start_data_plane(
+    env: &Env,
+    cp: &ControlPlane,
+    token: &str,
+    id: &str,
+) -> anyhow::Result<(Proc, Duration)> {
+    let admin = procs::free_port()?;
+    let envs = vec![
+        ("DP_LISTEN", format!("127.0.0.1:{}", procs::free_port()?)),
+        ("DP_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
+        ("DP_KAFKA_BOOTSTRAP", env.args.kafka_bootstrap.clone()),
+        ("DP_CONTROL_PLANE_URL", cp.grpc.clone()),
+        ("DP_CONTROL_PLANE_TOKEN", token.to_owned()),
+        ("DP_ID", id.to_owned()),
+    ];
+    let started = Instant::now();
+    let mut p = Proc::spawn(
+        id,
+        &env.args.data_plane_bin,
+        &[],
+        &envs,
+        env.args.work_dir.join(format!("{id}.log")),
+    )?;
+    let ready = format!("http://127.0.0.1:{admin}/readyz");
+    procs::wait_until(
+        &format!("{id} to be ready"),
+        Duration::from_secs(120),
+        || {
+            let ready = ready.clone();
+            let client = env.client.clone();
+            async move { matches!(procs::get(&client, &ready).await, Some((200, _))) }
+        },
+    )
+    .await?;
+    let took = started.elapsed();
+    p.check_alive()?;
+    Ok((p, took))
+}
+
+/// The value of the first sample line starting with `prefix`.
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// Whether `expected` data planes have ACKed at least `revision`.
+fn all_acked(text: &str, expected: usize, revision: u64) -> bool {
+    let acked: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_config_acked_version{"))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .collect();
+    acked.len() >= expected && acked.iter().filter(|v| **v >= revision).count() >= expected
+}
+
+async fn wait_acked(env: &Env, url: &str, expected: usize, revision: u64) -> anyhow::Result<()> {
+    procs::wait_until("every data plane to ACK", Duration::from_secs(120), || {
+        let client = env.client.clone();
+        let url = url.to_owned();
+        async move {
+            matches!(procs::get(&client, &url).await, Some((200, t)) if all_acked(&t, expected, revision))
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Commits `changes` changes (toggling one webhook's state) and times COMMIT → every one of
+/// `expected` data planes ACKed, one change at a time.
+async fn measure_changes(
+    env: &Env,
+    changes: usize,
+    sql: &Client,
+    metrics_url: &str,
+    webhook: uuid::Uuid,
+    expected: usize,
+) -> anyhow::Result<Spread> {
+    let mut samples = Vec::with_capacity(changes);
+    for _ in 0..changes {
+        sql.batch_execute("BEGIN").await?;
+        let state: String = sql
+            .query_one(
+                "UPDATE webhooks SET state = CASE state WHEN 'ACTIVE' THEN 'DEACTIVATED' ELSE 'ACTIVE' END,
+                        updated_at = now() WHERE id = $1::text::uuid RETURNING state",
+                &[&webhook.to_string()],
+            )
+            .await?
+            .get(0);
+        let revision: i64 = sql
+            .query_one(
+                "UPDATE config_revision SET revision = revision + 1 RETURNING revision",
+                &[],
+            )
+            .await?
+            .get(0);
+        let kind = if state == "ACTIVE" {
+            "activated"
+        } else {
+            "deactivated"
+        };
+        sql.execute(
+            "INSERT INTO config_changes (revision, webhook_id, kind) VALUES ($1, $2::text::uuid, $3)",
+            &[&revision, &webhook.to_string(), &kind],
+        )
+        .await?;
+        sql.execute(
+            "SELECT pg_notify('config_revision', $1)",
+            &[&revision.to_string()],
+        )
+        .await?;
+        let t0 = Instant::now();
+        sql.batch_execute("COMMIT").await?;
+        let revision = u64::try_from(revision)?;
+        loop {
+            if let Some((200, text)) = procs::get(&env.client, metrics_url).await {
+                if all_acked(&text, expected, revision) {
+                    break;
+                }
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                anyhow::bail!(
+                    "revision {revision} was not ACKed by {expected} data planes in 30 s"
+                );
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        // Let heartbeats and the previous delta settle; changes are independent samples.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Spread::of(samples))
+}
+
+/// The snapshot as the control plane sends it: chunks of 1,000 webhooks, one message each.
+fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
+    let parts: Vec<&[WebhookConfig]> = webhooks.chunks(1000).collect();
+    let total = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            ControlPlaneMessage {
+                kind: Some(control_plane_message::Kind::Snapshot(SnapshotChunk {
+                    version,
+                    nonce: uuid::Uuid::new_v4().simple().to_string(),
+                    chunk_index: i as u32,
+                    last: i + 1 == total,
+                    webhooks: part.iter().map(WebhookRoute::from).collect(),
+                    committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+                })),
+            }
+            .encode_to_vec()
+        })
+        .collect()
+}
+
+fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
+    ControlPlaneMessage {
+        kind: Some(control_plane_message::Kind::Delta(Delta {
+            version: version + 1,
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+            from_version: version,
+            upserts: upserts.iter().map(WebhookRoute::from).collect(),
+            removals: vec![],
+            committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+        })),
+    }
+    .encode_to_vec()
+}
+
+/// What a data plane does with a streamed snapshot: decode every chunk, convert, apply.
+fn apply_in_process(frames: &[Vec<u8>]) -> anyhow::Result<()> {
+    let mut webhooks = Vec::new();
+    let mut version = 0;
+    for f in frames {
+        let m = ControlPlaneMessage::decode(f.as_slice())?;
+        if let Some(control_plane_message::Kind::Snapshot(chunk)) = m.kind {
+            version = chunk.version;
+            for r in chunk.webhooks {
+                webhooks.push(WebhookConfig::try_from(r).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            }
+        }
+    }
+    let routes = data_plane::Routes::new();
+    routes
+        .apply_snapshot(ConfigSnapshot { version, webhooks })
+        .map_err(|e| anyhow::anyhow!("apply: {e}"))?;
+    Ok(())
+}

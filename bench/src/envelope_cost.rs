@@ -1,0 +1,133 @@
+//! Prices step 5 + the envelope in process, single-threaded: the data plane's own functions
+//! (`decode_payload` into a `serde_json::Value`, `Accepted::into_record`) next to what they could be —
+//! validate the JSON without building it (`IgnoredAny`) and embed the body verbatim (`RawValue`).
+//! Evidence for "what bounds us" in docs/benchmarks.md; the data plane's code is not changed here.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use data_plane::envelope::{decode_payload, Accepted};
+use data_plane::{Route, RouteKey};
+use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, TriggerBinding};
+use gateway_shared::{AppId, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId};
+use http::{HeaderMap, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::load::json_body;
+
+/// µs per request of each way, for one body size.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Cost {
+    /// Body bytes.
+    pub body_bytes: usize,
+    /// Today: parse into `Value`, serialize the envelope, drop (µs).
+    pub dom_us: f64,
+    /// Of which the parse into `Value` alone (µs).
+    pub parse_us: f64,
+    /// Validate with `IgnoredAny`, serialize an envelope that embeds the `RawValue` (µs).
+    pub raw_us: f64,
+}
+
+fn route() -> Route {
+    Route {
+        key: RouteKey {
+            organization_id: OrganizationId::new_random(),
+            workspace_id: WorkspaceId::new_random(),
+            app_id: AppId::new_random(),
+            webhook_id: WebhookId::new_random(),
+        },
+        provider: Provider::Generic,
+        api_keys: vec![ApiKeyHash::of("k")],
+        secrets: ProviderSecrets::default(),
+        bindings: vec![TriggerBinding {
+            trigger_type: TriggerType::StartProcess,
+            process_definition_id: "order-intake".into(),
+            node_id: "start".into(),
+            process_correlation_key: None,
+            process_key: None,
+        }],
+        correlation: None,
+        has_resume: false,
+        include_raw_body: false,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEnvelope<'a> {
+    event_id: &'a str,
+    webhook_id: String,
+    date_time: &'a str,
+    payload: &'a RawValue,
+}
+
+fn per_iter(iters: u32, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+}
+
+/// Measures 1 KiB and 16 KiB bodies.
+pub fn measure() -> anyhow::Result<Vec<Cost>> {
+    let route = route();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("user-agent", HeaderValue::from_static("bench/1"));
+    let mut out = Vec::new();
+    for size in [1024, 16 * 1024] {
+        let body: Bytes = json_body(size);
+        let iters = if size > 2048 { 2_000 } else { 20_000 };
+        let mut failed = None;
+        let dom_us = per_iter(iters, || {
+            let r = decode_payload(&headers, &body).map(|payload| {
+                Accepted {
+                    route: &route,
+                    event_id: "0190a5e4-0000-7000-8000-000000000000".into(),
+                    date_time: "2026-11-22T07:00:00.000Z".into(),
+                    payload: &payload,
+                    headers: &headers,
+                    body: &body,
+                    correlation_value: None,
+                }
+                .into_record()
+                .map(|rec| rec.value.len())
+            });
+            if let Err(e) | Ok(Err(e)) = r {
+                failed = Some(e.to_string());
+            }
+        });
+        let parse_us = per_iter(iters, || {
+            let v: Result<serde_json::Value, _> = serde_json::from_slice(&body);
+            std::hint::black_box(&v);
+        });
+        let raw_us = per_iter(iters, || {
+            let ok = serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+            let text = std::str::from_utf8(&body).unwrap_or("null");
+            if let (true, Ok(raw)) = (ok, serde_json::from_str::<&RawValue>(text)) {
+                let env = RawEnvelope {
+                    event_id: "0190a5e4-0000-7000-8000-000000000000",
+                    webhook_id: route.key.webhook_id.to_string(),
+                    date_time: "2026-11-22T07:00:00.000Z",
+                    payload: raw,
+                };
+                std::hint::black_box(serde_json::to_vec(&env).map(|v| v.len()).ok());
+            }
+        });
+        if let Some(e) = failed {
+            anyhow::bail!("the data plane's envelope failed: {e}");
+        }
+        out.push(Cost {
+            body_bytes: body.len(),
+            dom_us,
+            parse_us,
+            raw_us,
+        });
+    }
+    Ok(out)
+}

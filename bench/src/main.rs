@@ -1,0 +1,102 @@
+//! `gateway-bench`: the benchmark of issue #8. `deploy/bench.sh` is the one command that runs it all;
+//! every subcommand can also be run alone (see docs/benchmarks.md).
+
+#![forbid(unsafe_code)]
+
+mod distribution;
+mod envelope_cost;
+mod http_suite;
+mod load;
+mod procs;
+mod report;
+mod servers;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gateway-bench",
+    about = "Webhook gateway benchmarks (issue #8)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Baseline 1: a bare hyper server that reads the body and answers 200.
+    BaselineHyper(servers::HyperArgs),
+    /// Baseline 3: a minimal hyper → rdkafka forwarder (acks=all, idempotent), answering 200 on ACK.
+    BaselineForwarder(servers::ForwarderArgs),
+    /// One load run against a URL (the same generator every scenario uses); prints JSON.
+    Load(load::LoadArgs),
+    /// Every HTTP scenario side by side (spawns the servers); writes JSON results.
+    Http(http_suite::HttpArgs),
+    /// Config distribution: commit → ACK with 1 and 8 data planes, and 100,000 webhooks.
+    Distribution(distribution::DistributionArgs),
+    /// Step 5 + envelope cost in process: today's `Value` DOM vs validate-and-embed (`RawValue`).
+    EnvelopeCost {
+        /// Where the JSON results go.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Prints the table and rewrites the results section of docs/benchmarks.md.
+    Report {
+        /// JSON written by `http`.
+        #[arg(long)]
+        http: PathBuf,
+        /// JSON written by `distribution`.
+        #[arg(long)]
+        distribution: PathBuf,
+        /// `key: value` lines describing the machine and the run.
+        #[arg(long)]
+        machine: PathBuf,
+        /// JSON written by `envelope-cost`.
+        #[arg(long)]
+        envelope: Option<PathBuf>,
+        /// The markdown file whose marked section is replaced.
+        #[arg(long)]
+        docs: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::BaselineHyper(a) => rt.block_on(servers::hyper_baseline(a)),
+        Command::BaselineForwarder(a) => rt.block_on(servers::forwarder(a)),
+        Command::Load(a) => rt.block_on(load::run_cli(a)),
+        Command::Http(a) => rt.block_on(http_suite::run(a)),
+        Command::Distribution(a) => rt.block_on(distribution::run(a)),
+        Command::EnvelopeCost { out } => {
+            let costs = envelope_cost::measure()?;
+            for c in &costs {
+                eprintln!(
+                    "{} B: Value DOM + envelope {:.1} µs (parse alone {:.1} µs); validate + RawValue {:.1} µs",
+                    c.body_bytes, c.dom_us, c.parse_us, c.raw_us
+                );
+            }
+            std::fs::write(out, serde_json::to_vec_pretty(&costs)?)?;
+            Ok(())
+        }
+        Command::Report {
+            http,
+            distribution,
+            machine,
+            envelope,
+            docs,
+        } => report::run(
+            &http,
+            &distribution,
+            &machine,
+            envelope.as_deref(),
+            docs.as_deref(),
+        ),
+    }
+}

@@ -1,0 +1,236 @@
+//! The table: every figure with its baseline from the same run, the ratios against SPEC §9, and the
+//! results section of docs/benchmarks.md (between marker comments, replaced whole on every run).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::distribution::DistributionResults;
+use crate::http_suite::{HttpResults, ScenarioResult};
+
+const BEGIN: &str =
+    "<!-- bench:results:begin (written by deploy/bench.sh; do not edit by hand) -->";
+const END: &str = "<!-- bench:results:end -->";
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "meets"
+    } else {
+        "**misses**"
+    }
+}
+
+fn find<'a>(h: &'a HttpResults, name: &str) -> Option<&'a ScenarioResult> {
+    h.scenarios.iter().find(|s| s.name == name)
+}
+
+/// The markdown of the results (printed and written to the docs).
+fn render(
+    h: &HttpResults,
+    d: &DistributionResults,
+    machine: &str,
+    envelope: &[crate::envelope_cost::Cost],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Run: {}\n",
+        machine.trim().lines().collect::<Vec<_>>().join("; ")
+    );
+    let _ = writeln!(
+        s,
+        "Load: {} keep-alive HTTP/1.1 connections, closed loop, {} s warm-up then {} s measured per scenario; \
+         {} rounds of every scenario in turn, figures from the median round (req/s range over rounds in \
+         brackets), ratios the median of the per-round ratios. Producer `linger.ms` = {} for the data plane \
+         and the forwarder.\n",
+        h.shape.concurrency,
+        h.shape.warmup.as_secs(),
+        h.shape.duration.as_secs(),
+        h.rounds,
+        h.linger_ms
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | body | expect | req/s | p50 ms | p99 ms | p99.9 ms | errors |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for sc in &h.scenarios {
+        let r = &sc.result;
+        let _ = writeln!(
+            s,
+            "| {} (`{}`) | {} B | {} | {:.0} ({:.0}–{:.0}) | {} | {} | {} | {} |",
+            sc.label,
+            sc.name,
+            sc.body_bytes,
+            sc.expect_status,
+            r.rps,
+            sc.rounds_rps.iter().copied().fold(f64::INFINITY, f64::min),
+            sc.rounds_rps.iter().copied().fold(0.0, f64::max),
+            ms(r.p50_us),
+            ms(r.p99_us),
+            ms(r.p999_us),
+            r.errors
+        );
+    }
+    let _ = writeln!(s, "\n| ratio (same run) | value | SPEC §9 target | |");
+    let _ = writeln!(s, "|---|---:|---:|---|");
+    // The median over rounds of the ratio within each round (both measured minutes apart at most).
+    let ratio = |a: &str, b: &str| -> Option<f64> {
+        let (a, b) = (find(h, a)?, find(h, b)?);
+        let mut per_round: Vec<f64> = a
+            .rounds_rps
+            .iter()
+            .zip(&b.rounds_rps)
+            .filter(|(_, y)| **y > 0.0)
+            .map(|(x, y)| x / y)
+            .collect();
+        per_round.sort_by(f64::total_cmp);
+        per_round.get(per_round.len() / 2).copied()
+    };
+    for (label, a, b) in [
+        ("2/1 data plane 401 ÷ bare hyper", "dp-401-1k", "hyper-1k"),
+        (
+            "4/3 GENERIC 1 KiB ÷ forwarder 1 KiB",
+            "dp-generic-1k",
+            "fwd-1k",
+        ),
+        (
+            "4b/3b GENERIC 16 KiB ÷ forwarder 16 KiB",
+            "dp-generic-16k",
+            "fwd-16k",
+        ),
+        ("5/3 SLACK 1 KiB ÷ forwarder 1 KiB", "dp-slack-1k", "fwd-1k"),
+        (
+            "diag: 401 with RUST_LOG=warn ÷ bare hyper",
+            "dp-401-1k-quiet",
+            "hyper-1k",
+        ),
+        (
+            "diag: GENERIC 1 KiB RUST_LOG=warn ÷ forwarder",
+            "dp-generic-1k-quiet",
+            "fwd-1k",
+        ),
+    ] {
+        if let Some(r) = ratio(a, b) {
+            let target = !label.starts_with("diag");
+            let _ = writeln!(
+                s,
+                "| {label} | {:.0} % | {} | {} |",
+                r * 100.0,
+                if target { "≥ 80 %" } else { "—" },
+                if target { verdict(r >= 0.8) } else { "" }
+            );
+        }
+    }
+    let _ = writeln!(s, "\n| config distribution | value | SPEC §9 target | |");
+    let _ = writeln!(s, "|---|---:|---:|---|");
+    let _ = writeln!(
+        s,
+        "| commit → ACK, 1 data plane (p50 / p99 / max, {} changes) | {:.1} / {:.1} / {:.1} ms | p99 ≤ 100 ms | {} |",
+        d.ack_1.n, d.ack_1.p50_ms, d.ack_1.p99_ms, d.ack_1.max_ms, verdict(d.ack_1.p99_ms <= 100.0)
+    );
+    let _ = writeln!(
+        s,
+        "| commit → every ACK, {} data planes (p50 / p99 / max, {} changes) | {:.1} / {:.1} / {:.1} ms | p99 ≤ 100 ms | {} |",
+        d.data_planes, d.ack_n.n, d.ack_n.p50_ms, d.ack_n.p99_ms, d.ack_n.max_ms, verdict(d.ack_n.p99_ms <= 100.0)
+    );
+    let _ = writeln!(
+        s,
+        "| commit → ACK, 1 data plane holding {} webhooks (p50 / p99, {} changes) | {:.1} / {:.1} ms | p99 ≤ 100 ms | {} |",
+        d.webhooks, d.ack_large.n, d.ack_large.p50_ms, d.ack_large.p99_ms, verdict(d.ack_large.p99_ms <= 100.0)
+    );
+    let _ = writeln!(
+        s,
+        "| {} webhooks: snapshot build in the control plane (Postgres read + build) | {:.0} ms | — | |",
+        d.webhooks, d.snapshot_build_ms
+    );
+    let _ = writeln!(
+        s,
+        "| {} webhooks: control plane start → config loaded | {:.0} ms | — | |",
+        d.webhooks, d.cp_load_ms
+    );
+    let _ = writeln!(
+        s,
+        "| bytes on the wire: full snapshot / one-change delta | {:.1} MiB / {} B | — | |",
+        d.snapshot_bytes as f64 / 1_048_576.0,
+        d.delta_bytes
+    );
+    let _ = writeln!(
+        s,
+        "| data plane: decode + convert + apply {} webhooks (in process) | {:.0} ms | — | |",
+        d.webhooks, d.dp_apply_ms
+    );
+    let _ = writeln!(
+        s,
+        "| fresh data-plane process → ready with {} webhooks | {:.0} ms | < 2 s | {} |",
+        d.webhooks,
+        d.dp_ready_ms,
+        verdict(d.dp_ready_ms < 2000.0)
+    );
+    let _ = writeln!(
+        s,
+        "| data-plane RSS with {} webhooks (peak) | {:.0} MiB ({:.0} MiB) | < 200 MB | {} |",
+        d.webhooks,
+        d.dp_rss_kib as f64 / 1024.0,
+        d.dp_hwm_kib as f64 / 1024.0,
+        verdict((d.dp_hwm_kib as f64 * 1024.0) < 200e6)
+    );
+    let per = (d.dp_rss_kib.saturating_sub(d.dp_rss_small_kib) as f64 * 1024.0)
+        / d.webhooks.max(1) as f64;
+    let _ = writeln!(
+        s,
+        "| data-plane RSS with 10 webhooks (fixed cost); per webhook | {:.0} MiB; ≈ {:.0} B | — | |",
+        d.dp_rss_small_kib as f64 / 1024.0,
+        per
+    );
+    if !envelope.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| step 5 + envelope, one thread, in process | today: parse into `Value`, envelope, drop | of which the parse | validate (`IgnoredAny`) + embed body (`RawValue`) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|");
+        for c in envelope {
+            let _ = writeln!(
+                s,
+                "| {} B JSON body | {:.1} µs | {:.1} µs | {:.1} µs |",
+                c.body_bytes, c.dom_us, c.parse_us, c.raw_us
+            );
+        }
+    }
+    s
+}
+
+/// `gateway-bench report`.
+pub fn run(
+    http: &Path,
+    dist: &Path,
+    machine: &Path,
+    envelope: Option<&Path>,
+    docs: Option<&Path>,
+) -> anyhow::Result<()> {
+    let h: HttpResults = serde_json::from_slice(&std::fs::read(http)?)?;
+    let d: DistributionResults = serde_json::from_slice(&std::fs::read(dist)?)?;
+    let m = std::fs::read_to_string(machine)?;
+    let e: Vec<crate::envelope_cost::Cost> = match envelope {
+        Some(p) => serde_json::from_slice(&std::fs::read(p)?)?,
+        None => Vec::new(),
+    };
+    let table = render(&h, &d, &m, &e);
+    println!("{table}");
+    if let Some(docs) = docs {
+        let text = std::fs::read_to_string(docs).unwrap_or_default();
+        let section = format!("{BEGIN}\n{table}{END}");
+        let new = match (text.find(BEGIN), text.find(END)) {
+            (Some(b), Some(e)) if e > b => {
+                format!("{}{section}{}", &text[..b], &text[e + END.len()..])
+            }
+            _ => format!("{text}\n## Results\n\n{section}\n"),
+        };
+        std::fs::write(docs, new)?;
+        eprintln!("wrote the results into {}", docs.display());
+    }
+    Ok(())
+}
