@@ -20,9 +20,14 @@ async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().config;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Log lines are written by a background thread: a request never waits on stdout (a slow log
+    // collector must not stall the gateway). If the collector cannot keep up and the buffer of
+    // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stdout());
     if config.log_json {
         tracing_subscriber::fmt()
             .json()
+            .with_writer(writer)
             .with_env_filter(filter)
             .init();
     } else {
@@ -30,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         // noise, and cost formatting work on every request line.
         tracing_subscriber::fmt()
             .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(writer)
             .with_env_filter(filter)
             .init();
     }
