@@ -1,7 +1,7 @@
 //! Prices step 5 + the envelope in process, single-threaded: the data plane's own functions
-//! (`decode_payload` into a `serde_json::Value`, `Accepted::into_record`) next to what they could be —
-//! validate the JSON without building it (`IgnoredAny`) and embed the body verbatim (`RawValue`).
-//! Evidence for "what bounds us" in docs/benchmarks.md; the data plane's code is not changed here.
+//! (`decode_payload`, `Accepted::into_record`) next to a parse into a `serde_json::Value` tree (what
+//! step 5 did before it carried JSON bodies verbatim) and a hand-rolled reference that validates
+//! (`IgnoredAny`) and embeds the body (`RawValue`) with nothing else. Evidence for docs/benchmarks.md.
 
 use std::time::Instant;
 

@@ -37,7 +37,7 @@ enum Command {
     Http(http_suite::HttpArgs),
     /// Config distribution: commit → ACK with 1 and 8 data planes, and 100,000 webhooks.
     Distribution(distribution::DistributionArgs),
-    /// Step 5 + envelope cost in process: today's `Value` DOM vs validate-and-embed (`RawValue`).
+    /// Step 5 + envelope cost in process: the data plane's, a `Value` tree parse, and a validate-and-embed reference.
     EnvelopeCost {
         /// Where the JSON results go.
         #[arg(long)]

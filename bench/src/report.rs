@@ -189,7 +189,7 @@ fn render(
     if !envelope.is_empty() {
         let _ = writeln!(
             s,
-            "\n| step 5 + envelope, one thread, in process | today: parse into `Value`, envelope, drop | of which the parse | validate (`IgnoredAny`) + embed body (`RawValue`) |"
+            "\n| step 5 + envelope, one thread, in process | the data plane's step 5 + envelope | a `Value` tree parse alone (step 5 before 2026-11-22) | reference: validate (`IgnoredAny`) + embed (`RawValue`) |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|");
         for c in envelope {
