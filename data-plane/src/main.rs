@@ -23,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
     // Log lines are written by a background thread: a request never waits on stdout (a slow log
     // collector must not stall the gateway). If the collector cannot keep up and the buffer of
     // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stdout());
+    // Buffered: the writer thread flushes whenever it has drained what is queued, so a burst of
+    // lines becomes one write(2) instead of one per line.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking(
+        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+    );
     if config.log_json {
         tracing_subscriber::fmt()
             .json()
