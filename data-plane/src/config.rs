@@ -128,11 +128,6 @@ impl Config {
         Standalone::try_parse_from(argv).map(|s| s.config)
     }
 
-    /// How long shutdown spends sending the last failed-trigger reports.
-    pub fn report_flush_timeout(&self) -> Duration {
-        Duration::from_secs(5)
-    }
-
     /// Every problem with the settings, reported together.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = self.stream.problems();

@@ -149,7 +149,7 @@ impl DataPlane {
                 let stop = CancellationToken::new();
                 let task = tokio::spawn(
                     s.report_sender
-                        .run(stop.clone(), self.config.report_flush_timeout()),
+                        .run(stop.clone(), distribution::report::FINAL_FLUSH),
                 );
                 (Some(s.stream), Some((task, stop)))
             }

@@ -84,6 +84,23 @@ pub fn channel(
     )
 }
 
+/// How long shutdown spends sending the reports still queued.
+pub const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// Reports on their way in one call, and their weight (kept as they are added, not summed again).
+#[derive(Default)]
+struct Batch {
+    reports: Vec<FailedTriggerReport>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, (report, weight): (FailedTriggerReport, usize)) {
+        self.reports.push(report);
+        self.bytes += weight;
+    }
+}
+
 /// Fixed weight of a report besides its payload and headers.
 const REPORT_OVERHEAD: usize = 512;
 
@@ -184,9 +201,9 @@ impl ReportSender {
     /// timeout, all of it by `final_flush`) and counts the rest as dropped.
     pub async fn run(mut self, stop: CancellationToken, final_flush: Duration) {
         let mut backoff = Duration::from_millis(200);
-        let mut batch: Vec<(FailedTriggerReport, usize)> = Vec::new();
+        let mut batch = Batch::default();
         loop {
-            if batch.is_empty() {
+            if batch.reports.is_empty() {
                 tokio::select! {
                     first = self.rx.recv() => match first {
                         Some(r) => batch.push(r),
@@ -210,7 +227,7 @@ impl ReportSender {
                     backoff = Duration::from_millis(200);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, reports = batch.len(), "failed-trigger reports not delivered; retrying");
+                    tracing::warn!(error = %e, reports = batch.reports.len(), "failed-trigger reports not delivered; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.cancelled() => break,
@@ -223,11 +240,7 @@ impl ReportSender {
     }
 
     /// Adds queued reports to `batch` until it is full or the linger time passed.
-    async fn fill(
-        &mut self,
-        batch: &mut Vec<(FailedTriggerReport, usize)>,
-        stop: &CancellationToken,
-    ) {
+    async fn fill(&mut self, batch: &mut Batch, stop: &CancellationToken) {
         let linger = tokio::time::sleep(self.settings.linger);
         tokio::pin!(linger);
         while !self.full(batch) {
@@ -242,22 +255,18 @@ impl ReportSender {
         }
     }
 
-    fn full(&self, batch: &[(FailedTriggerReport, usize)]) -> bool {
-        batch.len() >= self.settings.batch_reports
-            || batch.iter().map(|(_, w)| w).sum::<usize>() >= self.settings.batch_bytes
+    fn full(&self, batch: &Batch) -> bool {
+        batch.reports.len() >= self.settings.batch_reports
+            || batch.bytes >= self.settings.batch_bytes
     }
 
     /// One `ReportFailedTriggers` call; a rejected token is exchanged again once.
-    async fn send(
-        &self,
-        link: &Link,
-        batch: &[(FailedTriggerReport, usize)],
-    ) -> Result<(), tonic::Status> {
+    async fn send(&self, link: &Link, batch: &Batch) -> Result<(), tonic::Status> {
         let call = |bearer: String| {
             let mut client = ConfigDistributionServiceClient::new(link.channel.clone());
             let mut request = tonic::Request::new(ReportFailedTriggersRequest {
                 data_plane_id: self.settings.data_plane_id.clone(),
-                reports: batch.iter().map(|(r, _)| r.clone()).collect(),
+                reports: batch.reports.clone(),
             });
             request.set_timeout(self.settings.call_timeout);
             let header = bearer.parse();
@@ -291,19 +300,18 @@ impl ReportSender {
         }
     }
 
-    fn sent(&self, batch: &mut Vec<(FailedTriggerReport, usize)>) {
-        let weight: usize = batch.iter().map(|(_, w)| w).sum();
-        self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+    fn sent(&self, batch: &mut Batch) {
+        self.queued_bytes.fetch_sub(batch.bytes, Ordering::AcqRel);
         self.metrics
-            .failed_trigger_report("sent", batch.len() as u64);
+            .failed_trigger_report("sent", batch.reports.len() as u64);
         self.metrics
             .failed_trigger_queue(self.queued_bytes.load(Ordering::Acquire));
-        batch.clear();
+        *batch = Batch::default();
     }
 
     /// At shutdown: what is queued goes out over the last link within `budget`; the rest is counted
     /// as dropped.
-    async fn flush(mut self, mut batch: Vec<(FailedTriggerReport, usize)>, budget: Duration) {
+    async fn flush(mut self, mut batch: Batch, budget: Duration) {
         self.rx.close();
         let deadline = tokio::time::Instant::now() + budget;
         let link = self.link.borrow().clone();
@@ -314,7 +322,7 @@ impl ReportSender {
                     Err(_) => break,
                 }
             }
-            if batch.is_empty() {
+            if batch.reports.is_empty() {
                 return;
             }
             let delivered = match &link {
@@ -327,7 +335,7 @@ impl ReportSender {
                 self.sent(&mut batch);
                 continue;
             }
-            let mut dropped = batch.len() as u64;
+            let mut dropped = batch.reports.len() as u64;
             while self.rx.try_recv().is_ok() {
                 dropped += 1;
             }
