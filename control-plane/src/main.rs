@@ -94,12 +94,8 @@ async fn main() -> anyhow::Result<()> {
             let role = control_plane::auth::Role::from_name(&role).ok_or_else(|| {
                 anyhow::anyhow!("role must be ADMIN, EDITOR, VIEWER or DATA_PLANE")
             })?;
-            let token = control_plane::auth::tokens::generate();
-            use diesel_async::AsyncConnection;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&database_url).await?;
-            let row = control_plane::auth::tokens::insert(
-                &mut conn,
-                &token,
+            let (token, row) = control_plane::auth::tokens::issue(
+                &database_url,
                 organization_id.into(),
                 workspace_id.map(Into::into),
                 role,

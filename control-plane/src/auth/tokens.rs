@@ -66,6 +66,23 @@ pub async fn insert(
         .await
 }
 
+/// Generates a token and stores it straight in the database at `database_url` (the
+/// `bootstrap-token` command; tests that need a token of another organization). Returns the token
+/// text, shown once, and its row.
+pub async fn issue(
+    database_url: &str,
+    organization_id: OrganizationId,
+    workspace_id: Option<WorkspaceId>,
+    role: Role,
+    name: &str,
+) -> anyhow::Result<(Secret<String>, TokenRow)> {
+    use diesel_async::AsyncConnection;
+    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let token = generate();
+    let row = insert(&mut conn, &token, organization_id, workspace_id, role, name).await?;
+    Ok((token, row))
+}
+
 /// Registers a configured bootstrap token unless its hash is already known (a revoked bootstrap
 /// token stays revoked). Returns whether a row was inserted.
 pub async fn ensure_bootstrap(

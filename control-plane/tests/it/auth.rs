@@ -5,7 +5,7 @@ use tonic::Code;
 use uuid::Uuid;
 
 use crate::support::{
-    self, app, assert_err, clients, create_token, TestControlPlane, BOOTSTRAP_TOKEN,
+    self, app, assert_err, clients, create_token, foreign_token, TestControlPlane, BOOTSTRAP_TOKEN,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,24 +317,7 @@ async fn one_organization_never_sees_or_changes_another() {
     let admin_a = clients(&channel, BOOTSTRAP_TOKEN).await;
     // A second organization's admin, made with the bootstrap-token code path.
     let org_b = Uuid::new_v4();
-    let token_b = {
-        use diesel_async::AsyncConnection;
-        let mut conn = diesel_async::AsyncPgConnection::establish(&cp.database_url)
-            .await
-            .expect("connect");
-        let token = control_plane::auth::tokens::generate();
-        control_plane::auth::tokens::insert(
-            &mut conn,
-            &token,
-            org_b.into(),
-            None,
-            control_plane::auth::Role::Admin,
-            "b",
-        )
-        .await
-        .expect("insert");
-        token.expose().clone()
-    };
+    let token_b = foreign_token(&cp, org_b, control_plane::auth::Role::Admin).await;
     let admin_b = clients(&channel, &token_b).await;
 
     let app_a = app(cp.org);

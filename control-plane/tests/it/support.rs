@@ -223,15 +223,12 @@ pub async fn foreign_token(
     org: Uuid,
     role: control_plane::auth::Role,
 ) -> String {
-    use diesel_async::AsyncConnection;
-    let mut conn = diesel_async::AsyncPgConnection::establish(&cp.database_url)
+    control_plane::auth::tokens::issue(&cp.database_url, org.into(), None, role, "foreign")
         .await
-        .expect("connect");
-    let token = control_plane::auth::tokens::generate();
-    control_plane::auth::tokens::insert(&mut conn, &token, org.into(), None, role, "foreign")
-        .await
-        .expect("insert token");
-    token.expose().clone()
+        .expect("insert token")
+        .0
+        .expose()
+        .clone()
 }
 
 /// A ConfigDistributionService client carrying `jwt`.

@@ -294,20 +294,16 @@ async fn rejections_and_outages_are_listed_masked_and_replayable() {
 /// An ADMIN token of organization `org`, written straight into the database (the bootstrap token
 /// of these tests administers one organization only).
 async fn foreign_admin_token(database_url: &str, org: Uuid) -> String {
-    use diesel_async::AsyncConnection;
-    let mut conn = diesel_async::AsyncPgConnection::establish(database_url)
-        .await
-        .expect("connect");
-    let token = control_plane::auth::tokens::generate();
-    control_plane::auth::tokens::insert(
-        &mut conn,
-        &token,
+    control_plane::auth::tokens::issue(
+        database_url,
         org.into(),
         None,
         control_plane::auth::Role::Admin,
         "other organization",
     )
     .await
-    .expect("insert token");
-    token.expose().clone()
+    .expect("insert token")
+    .0
+    .expose()
+    .clone()
 }
