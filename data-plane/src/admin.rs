@@ -25,7 +25,7 @@ pub struct AdminState {
     pub draining: AtomicBool,
     /// Metrics to expose.
     pub metrics: Arc<Metrics>,
-    /// The producer (liveness fails on a fatal producer error).
+    /// The producer (liveness fails while a fatally failed producer is not replaced).
     pub publisher: Arc<Publisher>,
     /// The config stream (for the connection gauge).
     pub stream: Arc<crate::distribution::StreamStatus>,
@@ -38,7 +38,7 @@ async fn handle(
     let (status, body, content_type) = match req.uri().path() {
         "/healthz" if state.publisher.is_fatal() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "kafka producer failed fatally; restart".to_owned(),
+            "kafka producer failed fatally and is not replaced yet".to_owned(),
             "text/plain",
         ),
         "/healthz" => (StatusCode::OK, "ok".to_owned(), "text/plain"),

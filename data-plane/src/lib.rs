@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod producer;
 pub mod providers;
 pub mod publish;
 pub mod reporter;
@@ -102,6 +103,11 @@ impl DataPlane {
         &self.routes
     }
 
+    /// The publisher (its current producer, for diagnostics and tests).
+    pub fn publisher(&self) -> Arc<Publisher> {
+        self.publisher.clone()
+    }
+
     /// What the config stream reports (connected, updates applied and rejected).
     pub fn stream_status(&self) -> Arc<distribution::StreamStatus> {
         self.stream_status.clone()
@@ -172,6 +178,12 @@ impl DataPlane {
             topic = %self.config.kafka_topic,
             "data plane listening"
         );
+        let supervisor_stop = CancellationToken::new();
+        let supervisor = tokio::spawn(
+            self.publisher
+                .clone()
+                .supervise(self.metrics.clone(), supervisor_stop.clone()),
+        );
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(admin::serve(
             listeners.admin,
@@ -203,6 +215,10 @@ impl DataPlane {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "failed-trigger reporter task failed");
             }
+        }
+        supervisor_stop.cancel();
+        if let Err(e) = supervisor.await {
+            tracing::error!(error = %e, "producer supervisor task failed");
         }
         let publisher = self.publisher.clone();
         let flushed =

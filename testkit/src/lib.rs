@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fault;
 pub mod process;
 
 pub use process::{free_port, Process};
@@ -150,6 +151,25 @@ impl Broker {
             lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
             lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
         )
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .arg(which)
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("kill {which} {}: {e}", self.pid));
+        assert!(status.success(), "kill {which} {} failed", self.pid);
     }
 
     /// Kills the broker process (as a crash would).
