@@ -75,7 +75,11 @@ crate_source() { # name version
 
 install_tansu() {
   tansu_installed && return
-  command -v patch >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq patch >&2; }
+  if ! command -v patch >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq patch >&2
+  fi
   echo "building tansu $TANSU_VERSION with $(basename "$TANSU_PATCH") (one time, 5-10 minutes)…" >&2
   local published; published=$(crate_source tansu-storage "$TANSU_VERSION") \
     || die "cannot fetch the tansu-storage $TANSU_VERSION crate"

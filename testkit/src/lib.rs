@@ -3,7 +3,8 @@
 //! - Postgres: the cluster named by `DATABASE_URL` (a URL whose user may `CREATE DATABASE`), else a
 //!   throwaway cluster started once per test process by `deploy/services.sh`. [`fresh_database`] gives
 //!   each test its own empty database.
-//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process.
+//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process
+//!   (the project's patched build, found by `deploy/services.sh tansu-bin`: deploy/tansu/README.md).
 //!   [`create_topic`] and [`unique_topic`] give each test its own topics.
 //!
 //! When a service cannot be had the calling test panics with the reason; nothing is skipped.

@@ -1,4 +1,4 @@
-//! The local broker (tansu with sqlite storage, built with the project's patch: deploy/tansu/) survives
+//! The local broker (tansu with sqlite or memory storage, built with the project's patch: deploy/tansu/) survives
 //! an outage that makes an idempotent producer bump its epoch.
 //!
 //! Records that time out in an idempotent producer make librdkafka ask for a new epoch of its
@@ -37,8 +37,8 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str) -> Result<(), S
         .map_err(|(e, _)| e.to_string())
 }
 
-async fn outage_then_produce(restart: bool) {
-    let mut broker = Broker::start("sqlite");
+async fn outage_then_produce(storage: &str, restart: bool) {
+    let mut broker = Broker::start(storage);
     let topic = format!("outage-{}", uuid::Uuid::new_v4().simple());
     gateway_testkit::create_topic_on(&broker.bootstrap, &topic, 1).await;
     let producer = idempotent_producer(&broker.bootstrap);
@@ -120,10 +120,16 @@ async fn outage_then_produce(restart: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_paused_past_the_message_timeout_accepts_records_again() {
-    outage_then_produce(false).await;
+    outage_then_produce("sqlite", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_restarted_after_the_message_timeout_accepts_records_again() {
-    outage_then_produce(true).await;
+    outage_then_produce("sqlite", true).await;
+}
+
+/// The memory engine (the suite's shared broker) takes the bumped epoch too.
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_on_memory_storage_paused_past_the_message_timeout_accepts_records_again() {
+    outage_then_produce("memory", false).await;
 }
