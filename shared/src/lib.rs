@@ -2,6 +2,8 @@
 //! config-snapshot model the control plane streams to data planes, the correlation-key-path parser,
 //! and the redacting `Secret` wrapper.
 
+pub mod action_signing;
+pub mod canonical_json;
 pub mod correlation;
 pub mod crypto;
 pub mod envelope;

@@ -310,6 +310,7 @@ impl Session {
                             .map(|w| WebhookRoute::from(w.as_ref()))
                             .collect(),
                         committed_at_unix_ms: state.committed_at_ms,
+                        ..Default::default()
                     }))
                     .await?;
                 }
@@ -326,6 +327,7 @@ impl Session {
                         .collect(),
                     removals: removals.iter().map(|id| id.to_string()).collect(),
                     committed_at_unix_ms: state.committed_at_ms,
+                    ..Default::default()
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

@@ -57,6 +57,7 @@ async fn sigterm_ends_config_streams_and_exits_cleanly() {
             data_plane_id: "sigterm-test".into(),
             known_version: 0,
             software_version: "test".into(),
+            ..Default::default()
         })),
     })
     .await

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, Ack, DataPlaneMessage, Delta, Heartbeat, Hello,
-    Nack, SnapshotChunk,
+    control_plane_message, data_plane_message, Ack, DataPlaneMessage, DataPlaneRole, Delta,
+    Heartbeat, Hello, Nack, SnapshotChunk,
 };
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
@@ -199,6 +199,7 @@ async fn session(
         data_plane_id: config.data_plane_id.clone(),
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        role: DataPlaneRole::Ingest as i32,
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
@@ -457,6 +458,7 @@ mod tests {
             last,
             webhooks,
             committed_at_unix_ms: 0,
+            ..Default::default()
         }
     }
 
@@ -468,6 +470,7 @@ mod tests {
             upserts,
             removals: vec![],
             committed_at_unix_ms: 0,
+            ..Default::default()
         }
     }
 

@@ -370,6 +370,7 @@ async fn a_silent_data_plane_is_dropped_after_three_missed_heartbeats() {
             data_plane_id: "silent".into(),
             known_version: 0,
             software_version: "test".into(),
+            ..Default::default()
         })),
     })
     .await
