@@ -7,16 +7,16 @@ use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The migrations in `migrations/` at the repository root, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Advisory-lock key that serializes migrations across replicas ("webhook-gateway migrate").
 const MIGRATION_LOCK: i64 = 0x7765_6268_6f6f_6b31;
 
 /// A pool of async Postgres connections.
-pub type DbPool = Pool<AsyncPgConnection>;
+pub(crate) type DbPool = Pool<AsyncPgConnection>;
 
 /// Builds a connection pool (connections are opened lazily).
-pub fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+pub(crate) fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
     Ok(Pool::builder(manager).max_size(max_size).build()?)
 }

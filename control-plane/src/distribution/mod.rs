@@ -1,11 +1,12 @@
 //! Config distribution: follows the change log in Postgres (any replica's commits), keeps the current
-//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (SPEC §5).
+//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (README, "Config
+//! distribution protocol").
 
-pub mod service;
-pub mod sessions;
-pub mod state;
-pub mod store;
-pub mod watcher;
+pub(crate) mod service;
+pub(crate) mod sessions;
+pub(crate) mod state;
+pub(crate) mod store;
+pub(crate) mod watcher;
 
 use std::sync::Arc;
 
@@ -14,14 +15,14 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use service::{DistributionService, StreamSettings};
-pub use sessions::{DistributionMetrics, Sessions};
-pub use state::{ConfigState, Scope};
-pub use store::PgConfigStore;
-pub use watcher::{ChangeBatch, ConfigStore, WatcherConfig};
+pub(crate) use service::{DistributionService, StreamSettings};
+pub(crate) use sessions::{DistributionMetrics, Sessions};
+pub(crate) use state::ConfigState;
+pub(crate) use store::PgConfigStore;
+pub(crate) use watcher::{ConfigStore, WatcherConfig};
 
 /// The running distribution machinery of one replica.
-pub struct Distribution {
+pub(crate) struct Distribution {
     state: watch::Receiver<Option<Arc<ConfigState>>>,
     sessions: Arc<Sessions>,
     shutdown: CancellationToken,
@@ -58,11 +59,6 @@ impl Distribution {
             sessions,
             shutdown,
         }
-    }
-
-    /// The newest published config (None until the first read finished).
-    pub fn current(&self) -> Option<Arc<ConfigState>> {
-        self.state.borrow().clone()
     }
 
     /// The gRPC service.
