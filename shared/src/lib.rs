@@ -2,6 +2,7 @@
 //! config-snapshot model the control plane streams to data planes, the correlation-key-path parser,
 //! and the redacting `Secret` wrapper.
 
+pub mod backoff;
 pub mod correlation;
 pub mod crypto;
 pub mod envelope;
