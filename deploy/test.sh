@@ -4,7 +4,8 @@
 # Installs what is missing (postgresql via apt, tansu via cargo), starts one throwaway Postgres cluster
 # and one tansu broker on loopback for the whole run (the test harness gives each test its own database
 # and topics), runs formatting and lint checks and every test of the workspace, and stops both services
-# when it exits, whatever the outcome.
+# when it exits, whatever the outcome. The last line it prints totals every test it ran,
+# `N passed, N failed` (deploy/test-totals.sh); it exits non-zero when any check or test failed.
 #
 # A persistent build directory outside the clone keeps repeated runs fast:
 #   CARGO_TARGET_DIR (default: ~/.cache/webhook-gateway/target)
@@ -29,4 +30,12 @@ echo "postgres: $DATABASE_URL  kafka: $KAFKA_BOOTSTRAP" >&2
 python3 deploy/k8s/validate.py
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked --no-fail-fast
+
+# Every test step appends its output file to `logs`; the totals read them all.
+logs=()
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log" || status=$?
+logs+=("$work/cargo-test.log")
+
+bash deploy/test-totals.sh "${logs[@]}" || status=1
+exit "$status"

@@ -178,8 +178,10 @@ def check_k8s():
             pre_secs = int(pre[1]) if pre[:1] == ["sleep"] else 0
             if "DP_SHUTDOWN_GRACE" in env and grace <= duration_secs(env["DP_SHUTDOWN_GRACE"]) + pre_secs:
                 problem(name, f"terminationGracePeriodSeconds {grace} <= preStop + DP_SHUTDOWN_GRACE")
-            if "CP_SHUTDOWN_GRACE_SECS" in env and grace <= int(env["CP_SHUTDOWN_GRACE_SECS"]):
-                problem(name, f"terminationGracePeriodSeconds {grace} <= CP_SHUTDOWN_GRACE_SECS")
+            if "CP_SHUTDOWN_GRACE" in env and grace <= duration_secs(env["CP_SHUTDOWN_GRACE"]):
+                problem(name, f"terminationGracePeriodSeconds {grace} <= CP_SHUTDOWN_GRACE")
+            if "CP_SHUTDOWN_GRACE_SECS" in env:
+                problem(name, "CP_SHUTDOWN_GRACE_SECS is deprecated: use CP_SHUTDOWN_GRACE (a duration, e.g. 25s)")
     for name, svc in by_kind.get("Service", {}).items():
         targets = [d for d in deployments.values()
                    if matches(svc["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]

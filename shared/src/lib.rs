@@ -3,6 +3,7 @@
 //! and the redacting `Secret` wrapper.
 
 pub mod action_signing;
+pub mod backoff;
 pub mod canonical_json;
 pub mod correlation;
 pub mod crypto;
