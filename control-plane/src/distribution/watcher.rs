@@ -118,9 +118,17 @@ pub async fn run(
 
 /// Keeps a LISTEN connection open and wakes the watcher on each notification and on each (re)connect.
 async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+    // The pool was built from the same URL at start-up, so it parses; TLS follows its sslmode.
+    let connector = match crate::db::PgConnector::new(&database_url) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "config LISTEN connection cannot be configured");
+            return;
+        }
+    };
     let mut backoff = retry_delays();
     loop {
-        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+        match connector.connect().await {
             Ok((client, mut connection)) => {
                 let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                 let statement = format!("LISTEN {NOTIFY_CHANNEL}");
@@ -149,7 +157,9 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
                     Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot open the config LISTEN connection"),
+            Err(e) => {
+                tracing::warn!(error = %crate::db::error_chain(&e), "cannot open the config LISTEN connection")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff.next_delay()) => {}
