@@ -8,6 +8,7 @@
 //! layout is described in docs/control-plane.md, "Code layout".
 
 mod access_log;
+mod actions;
 mod api;
 pub mod auth;
 pub mod config;

@@ -1,7 +1,9 @@
 //! Config distribution: follows the change log in Postgres (any replica's commits), keeps the current
 //! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (README, "Config
-//! distribution protocol").
+//! distribution protocol"). Ingest planes receive webhooks; dispatch planes receive actions and active
+//! HMAC keys (docs/actions.md, "Distribution").
 
+pub(crate) mod messages;
 pub(crate) mod service;
 pub(crate) mod sessions;
 pub(crate) mod state;
@@ -114,7 +116,7 @@ pub struct DistributionArgs {
     #[arg(long, env = "CP_STREAM_HEARTBEAT_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "stream_heartbeat")]
     pub stream_heartbeat_ms: Option<Duration>,
 
-    /// Webhooks per snapshot chunk on the config stream.
+    /// Objects (webhooks, or actions and HMAC keys) per snapshot chunk on the config stream.
     #[arg(long, env = "CP_SNAPSHOT_CHUNK", default_value_t = 1000)]
     pub snapshot_chunk: usize,
 }
