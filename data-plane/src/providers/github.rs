@@ -2,10 +2,7 @@
 //! `X-GitHub-Delivery`. GitHub's scheme has no timestamp, so there is no staleness check.
 //! <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
-use super::{
-    any_hmac_sha256_matches, header_text, hex_sha256, require_live_secret, text_key, SecretSlot,
-    Signed,
-};
+use super::{hex_sha256, verify_body_hmac, SecretSlot, Signed};
 use crate::error::SignatureFailure;
 
 /// Signature header.
@@ -16,24 +13,22 @@ pub const DELIVERY_HEADER: &str = "x-github-delivery";
 /// Checks a delivery's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` with the
 /// secret(s) valid at `now`: GitHub's scheme, which Meta uses too.
 pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
-    let (secrets, headers, body, now) = req.parts();
-    require_live_secret(secrets, now)?;
-    let header = header_text(headers, SIGNATURE_HEADER)?;
-    let hex = header
-        .strip_prefix("sha256=")
-        .ok_or(SignatureFailure::Malformed)?;
-    let expected = hex_sha256(hex)?;
-    any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
+    verify_body_hmac(req, SIGNATURE_HEADER, |header| {
+        hex_sha256(
+            header
+                .strip_prefix("sha256=")
+                .ok_or(SignatureFailure::Malformed)?,
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use http::HeaderMap;
-    use http::HeaderValue;
 
     use super::*;
-    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
+    use crate::providers::{one_header, run};
 
     // The test values of GitHub's "Validating webhook deliveries" page.
     const SECRET: &str = "It's a Secret to Everybody";
@@ -42,21 +37,14 @@ mod tests {
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
     fn signed(sig: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(SIGNATURE_HEADER, HeaderValue::from_str(sig).expect("ascii"));
-        h
+        one_header(SIGNATURE_HEADER, sig)
     }
 
     #[test]
     fn accepts_githubs_documented_example() {
+        let one = secrets(&[(SECRET, None)]);
         assert_eq!(
-            run(
-                verify,
-                &secrets(&[(SECRET, None)]),
-                &signed(SIGNATURE),
-                BODY,
-                0
-            ),
+            run(verify, &one, &signed(SIGNATURE), BODY, 0),
             Ok(SecretSlot::Current)
         );
     }
@@ -81,6 +69,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_deliveries() {
+        let wrong = secrets(&[("wrong", None)]);
         let s = secrets(&[(SECRET, None)]);
         let check = |h: &HeaderMap, body: &[u8]| run(verify, &s, h, body, 0);
         assert_eq!(
@@ -88,13 +77,7 @@ mod tests {
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            run(
-                verify,
-                &secrets(&[("wrong", None)]),
-                &signed(SIGNATURE),
-                BODY,
-                0
-            ),
+            run(verify, &wrong, &signed(SIGNATURE), BODY, 0),
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(

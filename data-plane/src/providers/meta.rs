@@ -8,7 +8,6 @@ pub use super::github::verify;
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
 
     use gateway_shared::snapshot::SigningSecret;
     use gateway_shared::Secret;
@@ -17,7 +16,7 @@ mod tests {
     use super::*;
     use crate::error::SignatureFailure;
     use crate::providers::github::SIGNATURE_HEADER;
-    use crate::providers::run;
+    use crate::providers::{one_header, run};
     use crate::rotation::SecretSlot;
 
     // Computed independently with Python:
@@ -35,9 +34,7 @@ mod tests {
     }
 
     fn signed(sig: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(SIGNATURE_HEADER, HeaderValue::from_str(sig).expect("ascii"));
-        h
+        one_header(SIGNATURE_HEADER, sig)
     }
 
     #[test]

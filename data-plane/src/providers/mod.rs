@@ -158,6 +158,19 @@ fn text_key(secret: &str) -> Option<HmacSha256> {
     HmacSha256::new_from_slice(secret.as_bytes()).ok()
 }
 
+/// The schemes that sign the raw body alone, without a timestamp (GitHub and Meta, Shopify): the
+/// one signature `decode` reads from `header` against every live secret's HMAC-SHA256 of the body.
+fn verify_body_hmac(
+    req: &Signed<'_>,
+    header: &str,
+    decode: fn(&str) -> Result<[u8; 32], SignatureFailure>,
+) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
+    require_live_secret(secrets, now)?;
+    let expected = decode(header_text(headers, header)?)?;
+    any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
+}
+
 /// Which live secret's HMAC-SHA256 over `parts` equals one of `candidates`. `key` turns a secret's
 /// text into a MAC (secrets it cannot use are skipped). Every secret and every candidate is
 /// compared in constant time with no early exit, so the time taken reveals neither whether nor which
@@ -213,6 +226,17 @@ fn run(
         body,
         now,
     })
+}
+
+/// A header map with one header, for the providers' unit tests.
+#[cfg(test)]
+fn one_header(name: &'static str, value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        name,
+        http::HeaderValue::from_str(value).expect("visible ASCII"),
+    );
+    h
 }
 
 /// Signing secrets `(value, not_after)` for the providers' unit tests, current first.

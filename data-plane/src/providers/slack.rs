@@ -61,30 +61,19 @@ mod tests {
 
     #[test]
     fn accepts_slacks_documented_example() {
+        let one = secrets(&[(SECRET, None)]);
         let h = headers(&TS.to_string(), SIGNATURE);
         assert_eq!(
-            run(verify, &secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS),
+            run(verify, &one, &h, BODY.as_bytes(), TS),
             Ok(SecretSlot::Current)
         );
         // within the window either way
         assert_eq!(
-            run(
-                verify,
-                &secrets(&[(SECRET, None)]),
-                &h,
-                BODY.as_bytes(),
-                TS + 300
-            ),
+            run(verify, &one, &h, BODY.as_bytes(), TS + 300),
             Ok(SecretSlot::Current)
         );
         assert_eq!(
-            run(
-                verify,
-                &secrets(&[(SECRET, None)]),
-                &h,
-                BODY.as_bytes(),
-                TS - 300
-            ),
+            run(verify, &one, &h, BODY.as_bytes(), TS - 300),
             Ok(SecretSlot::Current)
         );
     }
