@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 echo "postgres: $DATABASE_URL  kafka: $KAFKA_BOOTSTRAP" >&2
 
 # The deployment files cannot be run here (no Docker engine, no cluster); their references are checked.
-python3 deploy/k8s/validate.py
+bash deploy/check/check.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast

@@ -69,7 +69,9 @@ def main():
         from crds import VALIDATORS
 
         k8s.validate_schema(objs, problems, VALIDATORS)
-        k8s.check_refs(objs, binaries, external, problems)
+        # References are read from schema-valid objects only (an invalid one has no reliable shape).
+        if not problems:
+            k8s.check_refs(objs, binaries, external, problems)
         ok = f"{args.rendered}: {len(objs)} objects valid for Kubernetes {', '.join(k8s.K8S_VERSIONS)} (strict), references OK"
     elif args.cmd == "agree":
         binaries = binaries_of(args.facts)

@@ -21,7 +21,7 @@ def rows(schema, defaults, prefix=""):
         if "enum" in sub:
             kind = " \\| ".join(f"`{v}`" for v in sub["enum"])
         shown = json.dumps(value, ensure_ascii=False) if value not in ("", None, [], {}) else "—"
-        desc = sub.get("description", "").replace("|", "\\|")
+        desc = sub.get("description", "").replace("|", "\\|").replace("<", "&lt;")
         yield f"| `{path}` | {kind} | `{shown}` | {desc} |" if shown != "—" else f"| `{path}` | {kind} | — | {desc} |"
 
 
