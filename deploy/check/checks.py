@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+sys.dont_write_bytecode = True  # nothing written beside the sources
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import agree  # noqa: E402
 import compose  # noqa: E402

@@ -50,9 +50,9 @@ def check_refs(objs, binaries, external_secrets, problems):
         secrets.setdefault(n, set()).update(keys)
     configmaps = {n: set((o.get("data") or {})) for n, (_, o) in by_kind.get("ConfigMap", {}).items()}
     deployments = by_kind.get("Deployment", {})
-    pod_ports = {}
+    pod_ports, served = {}, {}
     for name, (where, dep) in deployments.items():
-        pod_ports[name] = check_deployment(f"{where}: Deployment/{name}", dep, binaries, secrets, configmaps, problems)
+        pod_ports[name], served[name] = check_deployment(f"{where}: Deployment/{name}", dep, binaries, secrets, configmaps, problems)
     for name, (where, svc) in by_kind.get("Service", {}).items():
         targets = [d for d in deployments if matches(svc["spec"].get("selector"), labels_of(deployments[d][1]))]
         if len(targets) != 1:
@@ -81,10 +81,21 @@ def check_refs(objs, binaries, external_secrets, problems):
         if len(picked) != 1:
             problems.append(f"{where}: ServiceMonitor/{name} selects {len(picked)} Services")
             continue
-        svc_ports = {p["name"]: p for p in picked[0]["spec"]["ports"]}
+        svc = picked[0]
+        svc_ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        backends = [d for d in deployments if matches(svc["spec"].get("selector"), labels_of(deployments[d][1]))]
         for ep in sm["spec"]["endpoints"]:
             if ep.get("port") not in svc_ports:
-                problems.append(f"{where}: ServiceMonitor/{name}: port {ep.get('port')!r} not in Service {picked[0]['metadata']['name']}")
+                problems.append(f"{where}: ServiceMonitor/{name}: port {ep.get('port')!r} not in Service {svc['metadata']['name']}")
+                continue
+            if len(backends) != 1:
+                continue
+            target = svc_ports[ep["port"]].get("targetPort", svc_ports[ep["port"]]["port"])
+            number = pod_ports[backends[0]].get(target, target)
+            paths = served[backends[0]].get(number, [])
+            if ep.get("path", "/metrics") not in paths:
+                problems.append(f"{where}: ServiceMonitor/{name}: path {ep.get('path', '/metrics')!r} is not served "
+                                f"on port {ep['port']} of {backends[0]} (it serves {paths})")
     for name, (where, np) in by_kind.get("NetworkPolicy", {}).items():
         sel = np["spec"]["podSelector"].get("matchLabels", {})
         picked = [d for d in deployments if matches(sel, labels_of(deployments[d][1]))]
@@ -127,7 +138,7 @@ def check_deployment(where, dep, binaries, secrets, configmaps, problems):
             for item in v["secret"].get("items", []):
                 if name in secrets and item["key"] not in secrets[name]:
                     problems.append(f"{where}: volume {v['name']}: key {item['key']} not in Secret {name}")
-    all_ports = {}
+    all_ports, all_served = {}, {}
     for c in pod["containers"]:
         cw = f"{where}: container {c['name']}"
         binary = binary_for_image(c["image"], binaries)
@@ -179,6 +190,7 @@ def check_deployment(where, dep, binaries, secrets, configmaps, problems):
                 problems.append(f"{cw}: containerPort {p['containerPort']} ({p.get('name')}) is not a port "
                                 f"{label} listens on ({listening_text(binary, command, literal)})")
         all_ports.update(ports)
+        all_served.update({n: lst["paths"] for n, lst in listening.items()})
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             p = c.get(probe)
             if not p:
@@ -200,7 +212,7 @@ def check_deployment(where, dep, binaries, secrets, configmaps, problems):
             if m["name"] not in volumes:
                 problems.append(f"{cw}: mount of undeclared volume {m['name']}")
         check_budget(cw, pod, c, binary, command, literal, problems)
-    return all_ports
+    return all_ports, all_served
 
 
 def listening_text(binary, command, literal):
