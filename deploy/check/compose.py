@@ -92,7 +92,7 @@ def check_gateway_service(where, name, svc, binaries, problems):
         lst = listening.get(int(m.group(1)))
         if lst is None or m.group(2) not in lst["paths"]:
             problems.append(f"{sw}: healthcheck GET {m.group(2)} on port {m.group(1)} is not served by {label}")
-    shutdown = binary.shutdown_env(command)
+    shutdown = binary.shutdown_env(command, env)
     if shutdown:
         drain = seconds(shutdown, env.get(shutdown) or known[shutdown]["default"])
         stop = seconds("stop_grace_period", svc.get("stop_grace_period", "10s"))

@@ -38,10 +38,13 @@ class Binary:
     def env(self, command):
         return self.commands.get(command, {})
 
-    def shutdown_env(self, command):
-        """The env var of the shutdown budget (its name says SHUTDOWN_GRACE)."""
-        names = [n for n in self.env(command) if "SHUTDOWN_GRACE" in n]
-        return names[0] if names else None
+    def shutdown_env(self, command, env_values):
+        """The env var of the shutdown budget (its name says SHUTDOWN_GRACE): the one set in
+        env_values, else the one with a default."""
+        names = sorted(n for n in self.env(command) if "SHUTDOWN_GRACE" in n)
+        set_ = [n for n in names if env_values.get(n)]
+        defaulted = [n for n in names if self.env(command)[n].get("default")]
+        return (set_ or defaulted or [None])[0]
 
     def listening(self, command, env_values):
         """{port: listener} for the addresses set in env_values (or the defaults)."""

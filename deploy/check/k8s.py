@@ -222,7 +222,7 @@ def listening_text(binary, command, literal):
 
 
 def check_budget(cw, pod, c, binary, command, literal, problems):
-    name = binary.shutdown_env(command)
+    name = binary.shutdown_env(command, literal)
     if not name:
         return
     value = literal.get(name) or binary.env(command)[name].get("default")
