@@ -80,6 +80,7 @@ pass "hadolint deploy/docker/Dockerfile" "$HADOLINT" deploy/docker/Dockerfile
 pass "compose: deploy/docker/docker-compose.yml" checks compose "${facts[@]}" deploy/docker/docker-compose.yml
 pass "kubectl kustomize deploy/k8s" sh -c '"$0" kustomize deploy/k8s >"$1"' "$KUBECTL" "$work/kustomize.yaml"
 pass "kustomize objects: schema and references" checks manifests "${facts[@]}" --documented deploy/k8s/secret.example.yaml "$work/kustomize.yaml"
+pass "k8s/secret.example.yaml: schema" checks manifests "${facts[@]}" deploy/k8s/secret.example.yaml
 pass "helm lint (default values)" "$HELM" lint --strict "$chart"
 pass "helm lint (production values)" "$HELM" lint --strict "$chart" -f "$prod"
 pass "helm template (default values): schema and references" render_and_check "$work/chart.yaml" "${default_secrets[@]}" --
