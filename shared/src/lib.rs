@@ -4,6 +4,7 @@
 
 pub mod correlation;
 pub mod crypto;
+pub mod deploy_facts;
 pub mod envelope;
 pub mod ids;
 pub mod model;
