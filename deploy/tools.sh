@@ -88,6 +88,11 @@ EOF
 
 install_kubernetes() {
   local tmp=$1
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "installing python3-venv (apt)…" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2 \
+      || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2; }
+  fi
   python3 -m venv "$tmp/venv" >&2
   cat >"$tmp/requirements.txt" <<EOF
 kubernetes-validate==$KUBERNETES_VALIDATE_VERSION --hash=sha256:$KUBERNETES_VALIDATE_SHA256
