@@ -67,7 +67,7 @@ const LISTENERS: &[Listener] = &[
     Listener {
         env: "CP_METRICS_LISTEN",
         protocol: "http",
-        paths: control_plane::metrics::PATHS,
+        paths: control_plane::ADMIN_PATHS,
         grpc_health: false,
     },
 ];

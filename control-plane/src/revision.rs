@@ -12,12 +12,12 @@ use uuid::Uuid;
 use crate::schema::{config_changes, config_revision};
 
 /// The Postgres notification channel that carries each committed revision.
-pub const NOTIFY_CHANNEL: &str = "config_revision";
+pub(crate) const NOTIFY_CHANNEL: &str = "config_revision";
 
 /// Why a webhook's config changed; stored in `config_changes.kind`. Consumers treat every kind the
 /// same way: re-read the webhook; if it is gone or not ACTIVE, data planes must drop it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
+pub(crate) enum ChangeKind {
     /// Created.
     Created,
     /// Name, description, correlation path or options changed.
@@ -58,7 +58,7 @@ impl ChangeKind {
 /// Bumps the global revision and logs `kind` for each webhook in `webhooks` (duplicates are logged
 /// once). Must run inside the transaction that makes the change. Returns the new revision; with no
 /// webhooks it does nothing and returns `None`.
-pub async fn record_change(
+pub(crate) async fn record_change(
     conn: &mut AsyncPgConnection,
     webhooks: &[Uuid],
     kind: ChangeKind,

@@ -27,7 +27,7 @@ const LISTENERS: &[Listener] = &[
     Listener {
         env: "DP_ADMIN_LISTEN",
         protocol: "http",
-        paths: data_plane::admin::PATHS,
+        paths: data_plane::ADMIN_PATHS,
         grpc_health: false,
     },
 ];

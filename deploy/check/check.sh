@@ -40,7 +40,7 @@ checks() { "$KV_PYTHON" deploy/check/checks.py "$@"; }
 # every existing Secret they name, with the keys the chart reads.
 default_secrets=(--external wg-webhook-gateway-data-plane=token)
 prod_secrets=(--external gateway-data-plane-token=token --external kafka-sasl=username,password
-  --external kafka-ca=ca.crt --external gateway-postgres=url
+  --external kafka-ca=ca.crt --external gateway-postgres=url --external postgres-ca=ca.crt
   --external gateway-keys=master-keys,jwt-signing-key,bootstrap-token
   --external gateway-grpc-tls=ca.crt,tls.crt,tls.key)
 

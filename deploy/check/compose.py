@@ -81,6 +81,8 @@ def check_gateway_service(where, name, svc, binaries, problems):
     for k in env:
         if k not in known and k not in binary.extra_env:
             problems.append(f"{sw}: env {k} is not read by {label}")
+        elif known.get(k, {}).get("hidden"):
+            problems.append(f"{sw}: env {k} is a hidden (old, renamed) setting of {label}: use its documented name")
     listening = binary.listening(command, env)
     for p in svc.get("ports", []):
         container = int(str(p).rsplit(":", 1)[-1].split("/")[0])

@@ -41,7 +41,7 @@ class Binary:
     def shutdown_env(self, command, env_values):
         """The env var of the shutdown budget (its name says SHUTDOWN_GRACE): the one set in
         env_values, else the one with a default."""
-        names = sorted(n for n in self.env(command) if "SHUTDOWN_GRACE" in n)
+        names = sorted(n for n, e in self.env(command).items() if "SHUTDOWN_GRACE" in n and not e.get("hidden"))
         set_ = [n for n in names if env_values.get(n)]
         defaulted = [n for n in names if self.env(command)[n].get("default")]
         return (set_ or defaulted or [None])[0]

@@ -162,6 +162,8 @@ def check_deployment(where, dep, binaries, secrets, configmaps, problems):
             if name not in known and name not in binary.extra_env and name not in expanded:
                 problems.append(f"{cw}: env {name} is not read by {label}")
             info = known.get(name, {})
+            if info.get("hidden"):
+                problems.append(f"{cw}: env {name} is a hidden (old, renamed) setting of {label}: use its documented name")
             if "value" in e:
                 literal[name] = e["value"]
                 if info.get("secret") and not re.fullmatch(r"(.*\$\([A-Za-z_][A-Za-z0-9_]*\).*)", e["value"] or ""):

@@ -1,7 +1,8 @@
 //! What a binary reads and serves, printed as JSON by its hidden `--print-config-schema` flag so the
 //! deployment checks (deploy/README.md, "What the checks prove") test the manifests against the
-//! binary itself: every environment variable clap knows (with its default and whether its value is
-//! secret), and each listener with the HTTP paths its probes may use.
+//! binary itself: every environment variable clap knows (with its default, whether its value is
+//! secret, and whether it is hidden — the old names of renamed settings are), and each listener with
+//! the HTTP paths its probes may use.
 
 use serde_json::{json, Value};
 
@@ -57,6 +58,7 @@ fn collect(cmd: &clap::Command, path: &str, out: &mut serde_json::Map<String, Va
                 "name": name,
                 "default": (!default.is_empty()).then(|| default.join(",")),
                 "secret": a.is_hide_env_values_set(),
+                "hidden": a.is_hide_set(),
             }))
         })
         .collect();
@@ -77,7 +79,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_env_defaults_secrets_and_subcommands() {
+    fn lists_env_defaults_secrets_hidden_names_and_subcommands() {
         let cmd = clap::Command::new("x")
             .arg(
                 clap::Arg::new("log")
@@ -100,6 +102,7 @@ mod tests {
                             .env("X_KEY")
                             .hide_env_values(true),
                     )
+                    .arg(clap::Arg::new("old").long("old").env("X_OLD").hide(true))
                     .arg(clap::Arg::new("plain").long("plain")),
             );
         let listeners = [Listener {
@@ -113,14 +116,15 @@ mod tests {
         assert_eq!(
             v["commands"]["serve"],
             json!([
-                {"name": "X_KEY", "default": null, "secret": true},
-                {"name": "X_LISTEN", "default": "0.0.0.0:1", "secret": false},
-                {"name": "X_LOG", "default": "false", "secret": false},
+                {"name": "X_KEY", "default": null, "secret": true, "hidden": false},
+                {"name": "X_LISTEN", "default": "0.0.0.0:1", "secret": false, "hidden": false},
+                {"name": "X_LOG", "default": "false", "secret": false, "hidden": false},
+                {"name": "X_OLD", "default": null, "secret": false, "hidden": true},
             ])
         );
         assert_eq!(
             v["commands"][""],
-            json!([{"name": "X_LOG", "default": "false", "secret": false}])
+            json!([{"name": "X_LOG", "default": "false", "secret": false, "hidden": false}])
         );
         let commands: Vec<&String> = v["commands"]
             .as_object()

@@ -1,5 +1,6 @@
-//! `ConfigDistributionService`: one long-lived stream per data plane (see the protocol in
-//! proto/…/config_distribution.proto and the README).
+//! `ConfigDistributionService`: one long-lived stream per data plane (the protocol is in
+//! `proto/webhook/gateway/v1/config_distribution.proto` and the README, "Config distribution
+//! protocol").
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -19,7 +20,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::sessions::{SessionGuard, Sessions};
 use super::state::{ConfigState, Plan, Scope};
-use crate::auth::{Authenticator, Permission};
+use crate::api::serve;
+use crate::auth::{Authenticator, Caller, Permission};
+use crate::error::ApiError;
 
 /// Tuning of the stream.
 #[derive(Clone, Debug)]
@@ -51,26 +54,20 @@ pub struct DistributionService {
 
 type Outbound = Pin<Box<dyn Stream<Item = Result<ControlPlaneMessage, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl ConfigDistributionService for DistributionService {
-    type StreamConfigStream = Outbound;
-
-    async fn stream_config(
+impl DistributionService {
+    /// Opens a config stream: waits for the data plane's Hello, then serves it in a session task.
+    async fn open(
         &self,
-        request: Request<Streaming<DataPlaneMessage>>,
-    ) -> Result<Response<Self::StreamConfigStream>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
+        caller: Caller,
+        peer: String,
+        mut inbound: Streaming<DataPlaneMessage>,
+    ) -> Result<Outbound, Status> {
         caller.require(Permission::ReceiveConfig)?;
         // A data-plane token receives the config of its own organization (and workspace) only.
         let scope = Scope {
             organization_id: caller.organization_id,
             workspace_id: caller.workspace_id,
         };
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
             Ok(Ok(Some(DataPlaneMessage {
                 kind: Some(data_plane_message::Kind::Hello(h)),
@@ -100,20 +97,41 @@ impl ConfigDistributionService for DistributionService {
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(session.run(hello, inbound, shutdown));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+#[tonic::async_trait]
+impl ConfigDistributionService for DistributionService {
+    type StreamConfigStream = Outbound;
+
+    async fn stream_config(
+        &self,
+        request: Request<Streaming<DataPlaneMessage>>,
+    ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        serve(&self.auth, request, |caller, inbound| {
+            self.open(caller, peer, inbound)
+        })
+        .await
     }
 
     async fn list_data_planes(
         &self,
         request: Request<ListDataPlanesRequest>,
     ) -> Result<Response<ListDataPlanesResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        caller.require(Permission::ManageTokens)?;
-        let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
-        Ok(Response::new(ListDataPlanesResponse {
-            data_planes: self.sessions.list(),
-            current_version,
-        }))
+        serve(&self.auth, request, |caller, _| async move {
+            caller.require(Permission::ManageTokens)?;
+            let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
+            Ok::<_, ApiError>(ListDataPlanesResponse {
+                data_planes: self.sessions.list(),
+                current_version,
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -121,9 +139,10 @@ impl ConfigDistributionService for DistributionService {
         &self,
         request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
     ) -> Result<Response<gateway_proto::v1::ReportFailedTriggersResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        let req = request.into_inner();
-        Ok(Response::new(self.failed.report(&caller, req).await?))
+        serve(&self.auth, request, |caller, req| async move {
+            self.failed.report(&caller, req).await
+        })
+        .await
     }
 }
 
@@ -310,6 +329,7 @@ impl Session {
                             .map(|w| WebhookRoute::from(w.as_ref()))
                             .collect(),
                         committed_at_unix_ms: state.committed_at_ms,
+                        ..Default::default()
                     }))
                     .await?;
                 }
@@ -326,6 +346,7 @@ impl Session {
                         .collect(),
                     removals: removals.iter().map(|id| id.to_string()).collect(),
                     committed_at_unix_ms: state.committed_at_ms,
+                    ..Default::default()
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

@@ -2,10 +2,10 @@
 //! `X-GitHub-Delivery`. GitHub's scheme has no timestamp, so there is no staleness check.
 //! <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
-use gateway_shared::snapshot::SigningSecret;
-use http::HeaderMap;
-
-use super::SecretSlot;
+use super::{
+    any_hmac_sha256_matches, header_text, hex_sha256, require_live_secret, text_key, SecretSlot,
+    Signed,
+};
 use crate::error::SignatureFailure;
 
 /// Signature header.
@@ -13,21 +13,26 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// A GUID per delivery, the same on redeliveries.
 pub const DELIVERY_HEADER: &str = "x-github-delivery";
 
-/// Checks a GitHub delivery's signature with the secret(s) valid at `now`.
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
-    super::verify_hub_signature_256(secrets, headers, body, now)
+/// Checks a delivery's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` with the
+/// secret(s) valid at `now`: GitHub's scheme, which Meta uses too.
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
+    require_live_secret(secrets, now)?;
+    let header = header_text(headers, SIGNATURE_HEADER)?;
+    let hex = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureFailure::Malformed)?;
+    let expected = hex_sha256(hex)?;
+    any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
 
     // The test values of GitHub's "Validating webhook deliveries" page.
@@ -45,7 +50,13 @@ mod tests {
     #[test]
     fn accepts_githubs_documented_example() {
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &signed(SIGNATURE), BODY, 0),
+            run(
+                verify,
+                &secrets(&[(SECRET, None)]),
+                &signed(SIGNATURE),
+                BODY,
+                0
+            ),
             Ok(SecretSlot::Current)
         );
     }
@@ -54,16 +65,16 @@ mod tests {
     fn rotation_tells_which_secret_matched_until_the_window_ends() {
         let s = secrets(&[("the-new-secret", None), (SECRET, Some(100))]);
         assert_eq!(
-            verify(&s, &signed(SIGNATURE), BODY, 100),
+            run(verify, &s, &signed(SIGNATURE), BODY, 100),
             Ok(SecretSlot::Previous)
         );
         assert_eq!(
-            verify(&s, &signed(SIGNATURE), BODY, 101),
+            run(verify, &s, &signed(SIGNATURE), BODY, 101),
             Err(SignatureFailure::Mismatch)
         );
         let s = secrets(&[(SECRET, None), ("the-old-secret", Some(100))]);
         assert_eq!(
-            verify(&s, &signed(SIGNATURE), BODY, 0),
+            run(verify, &s, &signed(SIGNATURE), BODY, 0),
             Ok(SecretSlot::Current)
         );
     }
@@ -71,13 +82,19 @@ mod tests {
     #[test]
     fn rejects_bad_deliveries() {
         let s = secrets(&[(SECRET, None)]);
-        let check = |h: &HeaderMap, body: &[u8]| verify(&s, h, body, 0);
+        let check = |h: &HeaderMap, body: &[u8]| run(verify, &s, h, body, 0);
         assert_eq!(
             check(&signed(SIGNATURE), b"Hello, World?"),
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            verify(&secrets(&[("wrong", None)]), &signed(SIGNATURE), BODY, 0),
+            run(
+                verify,
+                &secrets(&[("wrong", None)]),
+                &signed(SIGNATURE),
+                BODY,
+                0
+            ),
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
@@ -97,7 +114,7 @@ mod tests {
             );
         }
         assert_eq!(
-            verify(&[], &signed(SIGNATURE), BODY, 0),
+            run(verify, &[], &signed(SIGNATURE), BODY, 0),
             Err(SignatureFailure::NoSecret)
         );
     }

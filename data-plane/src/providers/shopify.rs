@@ -2,11 +2,9 @@
 //! id is `X-Shopify-Webhook-Id`. The scheme has no timestamp, so there is no staleness check.
 //! <https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook>
 
-use gateway_shared::snapshot::SigningSecret;
-use http::HeaderMap;
-
 use super::{
     any_hmac_sha256_matches, base64_sha256, header_text, require_live_secret, text_key, SecretSlot,
+    Signed,
 };
 use crate::error::SignatureFailure;
 
@@ -16,12 +14,8 @@ pub const SIGNATURE_HEADER: &str = "x-shopify-hmac-sha256";
 pub const WEBHOOK_ID_HEADER: &str = "x-shopify-webhook-id";
 
 /// Checks a Shopify webhook's signature with the secret(s) valid at `now`.
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
     require_live_secret(secrets, now)?;
     let expected = base64_sha256(header_text(headers, SIGNATURE_HEADER)?)?;
     any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
@@ -29,9 +23,11 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
 
     // Shopify publishes no fixed vector; computed independently with Python:
@@ -49,16 +45,22 @@ mod tests {
     #[test]
     fn accepts_a_shopify_signature_and_a_previous_secret_in_its_window() {
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &signed(SIGNATURE), BODY, 0),
+            run(
+                verify,
+                &secrets(&[(SECRET, None)]),
+                &signed(SIGNATURE),
+                BODY,
+                0
+            ),
             Ok(SecretSlot::Current)
         );
         let rotated = secrets(&[("shpss_new", None), (SECRET, Some(10))]);
         assert_eq!(
-            verify(&rotated, &signed(SIGNATURE), BODY, 10),
+            run(verify, &rotated, &signed(SIGNATURE), BODY, 10),
             Ok(SecretSlot::Previous)
         );
         assert_eq!(
-            verify(&rotated, &signed(SIGNATURE), BODY, 11),
+            run(verify, &rotated, &signed(SIGNATURE), BODY, 11),
             Err(SignatureFailure::Mismatch)
         );
     }
@@ -67,11 +69,17 @@ mod tests {
     fn rejects_bad_webhooks() {
         let s = secrets(&[(SECRET, None)]);
         assert_eq!(
-            verify(&s, &signed(SIGNATURE), b"{}", 0),
+            run(verify, &s, &signed(SIGNATURE), b"{}", 0),
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            verify(&secrets(&[("wrong", None)]), &signed(SIGNATURE), BODY, 0),
+            run(
+                verify,
+                &secrets(&[("wrong", None)]),
+                &signed(SIGNATURE),
+                BODY,
+                0
+            ),
             Err(SignatureFailure::Mismatch)
         );
         for bad in [
@@ -82,17 +90,17 @@ mod tests {
             "sha256=aBxDl7TIm+jKnZNAFIid6PatdSKxxrLF1u6Ndgukxp8=",
         ] {
             assert_eq!(
-                verify(&s, &signed(bad), BODY, 0),
+                run(verify, &s, &signed(bad), BODY, 0),
                 Err(SignatureFailure::Malformed),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            verify(&s, &HeaderMap::new(), BODY, 0),
+            run(verify, &s, &HeaderMap::new(), BODY, 0),
             Err(SignatureFailure::MissingHeader)
         );
         assert_eq!(
-            verify(&[], &signed(SIGNATURE), BODY, 0),
+            run(verify, &[], &signed(SIGNATURE), BODY, 0),
             Err(SignatureFailure::NoSecret)
         );
     }

@@ -1,10 +1,20 @@
-//! The hook for failed-trigger reporting (issue 6): every rejection of a request that reached a known
-//! webhook passes through [`RejectionReporter::report`] exactly once, from one place in the ingest path.
+//! Failed-trigger reporting (docs/data-plane.md, "Failed-trigger reports"), the data plane's side of
+//! the control plane's `failed_triggers`: every rejection of a request that reached a known webhook
+//! passes through [`RejectionReporter::report`] exactly once, from one place in the ingest path.
+//! [`ReportQueue`] builds the report (`report`) and queues it without waiting; [`ReportSender`]
+//! sends the queued reports in batches over the config stream's connection.
+
+mod queue;
+mod report;
+mod sender;
 
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
+
+pub use queue::{channel, ReportQueue, ReportSettings};
+pub use sender::{ReportSender, FINAL_FLUSH};
 
 use crate::error::IngestError;
 use crate::routing::Route;
@@ -23,7 +33,7 @@ pub struct Rejection<'a> {
     pub method: &'a Method,
     /// Request headers (the reporter must redact signatures and credentials before storing).
     pub headers: &'a HeaderMap,
-    /// The body, when it was read (not for 413, 408 or failures before step 3).
+    /// The body, when it was read (not for 413, 408 or failures before step 4).
     pub body: Option<&'a Bytes>,
     /// The request id logged for the request.
     pub request_id: &'a str,
