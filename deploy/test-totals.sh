@@ -3,7 +3,8 @@
 #   N passed, N failed
 # It reads cargo's `test result: ok. 12 passed; 0 failed; …` lines (one per test binary and doc-test
 # run) and node's test runner summaries (`# pass 3` / `# fail 0`, or `ℹ pass 3` / `ℹ fail 0` from its
-# default reporter). Exits 1 when any test failed, else 0.
+# default reporter) and the deployment checks' `deploy: 30 passed, 0 failed` (deploy/check/check.sh).
+# Exits 1 when any test failed, else 0.
 #
 #   bash deploy/test-totals.sh cargo-test.log [node-test.log …]
 set -euo pipefail
@@ -21,6 +22,7 @@ awk '
     }
     next
   }
+  /^deploy: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4; next }
   /^(#|ℹ) pass [0-9]+$/ { passed += $3; next }
   /^(#|ℹ) fail [0-9]+$/ { failed += $3; next }
   END {

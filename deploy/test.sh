@@ -26,8 +26,6 @@ while IFS='=' read -r k v; do export "$k=$v"; done < <(bash deploy/services.sh t
 trap 'rm -rf "$work"' EXIT
 echo "postgres: $DATABASE_URL  kafka: $KAFKA_BOOTSTRAP" >&2
 
-# The deployment files cannot be run here (no Docker engine, no cluster); their references are checked.
-python3 deploy/k8s/validate.py
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -36,6 +34,9 @@ logs=()
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log" || status=$?
 logs+=("$work/cargo-test.log")
+# The deployment files, read by the real tools and checked against the binaries (no Docker, no cluster).
+bash deploy/check/check.sh 2>&1 | tee "$work/deploy-check.log" || status=$?
+logs+=("$work/deploy-check.log")
 
 bash deploy/test-totals.sh "${logs[@]}" || status=1
 exit "$status"

@@ -4,7 +4,8 @@
 //! The public surface is what the binary, the tests, `e2e/` and `bench/` use: [`Config`] and its
 //! settings, [`run`], the database commands ([`db::migrate`], [`keys::rotate`],
 //! [`auth::tokens::issue`]), the read side data planes are served from ([`snapshot`],
-//! [`revision::current`]) and the stable error [`reasons`]. Everything else is crate-private; the
+//! [`revision::current`]), the stable error [`reasons`] and the admin listener's paths ([`ADMIN_PATHS`]).
+//! Everything else is crate-private; the
 //! layout is described in docs/control-plane.md, "Code layout".
 
 mod access_log;
@@ -30,4 +31,5 @@ mod webhooks;
 
 pub use config::Config;
 pub use error::ERROR_DOMAIN;
+pub use metrics::PATHS as ADMIN_PATHS;
 pub use server::run;

@@ -21,6 +21,7 @@ mod rotation;
 mod routing;
 mod server;
 
+pub use admin::PATHS as ADMIN_PATHS;
 pub use config::{Config, StreamArgs};
 pub use distribution::{endpoint, StreamClientConfig, StreamStatus};
 pub use envelope::{decode_payload, Accepted};

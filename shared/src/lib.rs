@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod canonical_json;
 pub mod correlation;
 pub mod crypto;
+pub mod deploy_facts;
 pub mod envelope;
 pub mod ids;
 pub mod model;
