@@ -1,8 +1,8 @@
-//! The Kafka producer (SPEC §4 step 7): created once at start-up, `acks=all`, idempotent, a bounded
-//! local queue and a delivery deadline. A request is answered 200 only after the broker acknowledged
-//! its record; a full queue, a broker error or the deadline passing is a [`PublishError`] (→ 503).
-//! A producer that fails fatally or stays wedged is replaced ([`Publisher::supervise`],
-//! docs/data-plane.md "Producer replacement").
+//! The Kafka producer (docs/data-plane.md, "HTTP contract" step 8): created at start-up,
+//! `acks=all`, idempotent, a bounded local queue and a delivery deadline. A request is answered 200
+//! only after the broker acknowledged its record; a full queue, a broker error or the deadline
+//! passing is a [`PublishError`] (→ 503). A producer that fails fatally or stays wedged is replaced
+//! ([`Publisher::supervise`], docs/data-plane.md "Producer replacement").
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@ mod auth;
 mod failed_triggers;
 mod foundation;
 mod params;
+mod pg_tls;
 mod signals;
 mod snapshot;
 mod support;

@@ -28,7 +28,7 @@ pub struct Gateway {
     pub task: Option<JoinHandle<anyhow::Result<()>>>,
     pub topic: String,
     pub bootstrap: String,
-    pub publisher: std::sync::Arc<data_plane::publish::Publisher>,
+    pub publisher: std::sync::Arc<data_plane::Publisher>,
 }
 
 impl Gateway {
