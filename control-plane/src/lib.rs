@@ -3,9 +3,11 @@
 
 pub mod access_log;
 pub mod api;
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod config_params;
+pub mod console;
 pub mod db;
 pub mod distribution;
 pub mod error;

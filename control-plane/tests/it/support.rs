@@ -49,6 +49,7 @@ pub fn test_config(addr: SocketAddr, database_url: &str, org: Uuid) -> control_p
         public_base_url: Some(TEST_BASE_URL.to_owned()),
         bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
         bootstrap_organization_id: Some(org),
+        console_dir: None,
         distribution: Default::default(),
         failed_triggers: Default::default(),
     }
