@@ -30,3 +30,6 @@ python3 deploy/k8s/validate.py
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast
+
+# ---- console: browser tests in a real headless Chromium against the real services (console/test.sh) ----
+bash console/test.sh

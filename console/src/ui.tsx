@@ -146,7 +146,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
     >
       <div class="dialog-head">
         <h2 id={id}>{props.title}</h2>
-        <button type="button" class="icon" aria-label="Close" onClick={props.onClose}>
+        <button type="button" class="icon" aria-label="Close dialog" onClick={props.onClose}>
           ×
         </button>
       </div>

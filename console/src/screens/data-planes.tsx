@@ -52,7 +52,8 @@ export function DataPlanes() {
               </td>
               <td data-label="Acknowledged">
                 {d.ackedVersion.toString()}
-                {behind ? <span class="badge warn"> behind</span> : <span class="badge on"> current</span>}
+                {" "}
+                {behind ? <span class="badge warn">behind</span> : <span class="badge on">current</span>}
               </td>
               <td data-label="Sent">{d.sentVersion.toString()}</td>
               <td data-label="Convergence">{d.lastConvergenceMs.toString()} ms</td>
