@@ -37,6 +37,9 @@ logs+=("$work/cargo-test.log")
 # The deployment files, read by the real tools and checked against the binaries (no Docker, no cluster).
 bash deploy/check/check.sh 2>&1 | tee "$work/deploy-check.log" || status=$?
 logs+=("$work/deploy-check.log")
+# The console: browser tests in a real headless Chromium against the real services.
+bash console/test.sh 2>&1 | tee "$work/console-test.log" || status=$?
+logs+=("$work/console-test.log")
 
 bash deploy/test-totals.sh "${logs[@]}" || status=1
 exit "$status"

@@ -81,6 +81,10 @@ pub struct Config {
     /// Organization of the bootstrap token.
     #[arg(long, env = "CP_BOOTSTRAP_ORGANIZATION_ID")]
     pub bootstrap_organization_id: Option<uuid::Uuid>,
+
+    /// Directory of the built web console (`console/dist`), served on the gRPC listener; unset = no console.
+    #[arg(long, env = "CP_CONSOLE_DIR")]
+    pub console_dir: Option<PathBuf>,
 }
 
 /// Where the master keyring comes from.
@@ -249,6 +253,9 @@ impl Config {
             problems.push("database pool size must be at least 1".into());
         }
         self.failed_triggers.check(&mut problems);
+        if let Some(dir) = &self.console_dir {
+            crate::console::check_dir(dir, &mut problems);
+        }
         match (keyring, jwt_key, public_base_url) {
             (Some(keyring), Some(jwt_key), Some(public_base_url)) if problems.is_empty() => {
                 Ok(Loaded {

@@ -11,9 +11,11 @@
 mod access_log;
 mod actions;
 mod api;
+mod apps;
 pub mod auth;
 pub mod config;
 mod config_params;
+mod console;
 pub mod db;
 pub mod distribution;
 mod error;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use gateway_proto::v1::admin_service_server::AdminServiceServer;
+use gateway_proto::v1::app_service_server::AppServiceServer;
 use gateway_proto::v1::auth_service_server::AuthServiceServer;
 use gateway_proto::v1::config_param_service_server::ConfigParamServiceServer;
 use gateway_proto::v1::trigger_service_server::TriggerServiceServer;
@@ -18,6 +19,7 @@ use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
 
 use crate::api::AppState;
+use crate::apps::Apps;
 use crate::auth::service::TokenService;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -122,6 +124,9 @@ pub async fn run(
         .set_serving::<ConfigParamServiceServer<ConfigParams>>()
         .await;
     health_reporter
+        .set_serving::<AppServiceServer<Apps>>()
+        .await;
+    health_reporter
         .set_serving::<ConfigDistributionServiceServer<DistributionService>>()
         .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -152,8 +157,15 @@ pub async fn run(
             tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop")
         }
     }
+    if let Some(dir) = &config.console_dir {
+        tracing::info!(dir = %dir.display(), "serving the console on the gRPC listener");
+    }
     let server = builder
         .accept_http1(true)
+        // Plain GETs for the console's files; gRPC and grpc-web calls go on (docs/console.md).
+        .layer(crate::console::ConsoleLayer::new(
+            config.console_dir.clone(),
+        ))
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside grpc-web's translation, so it sees every call's status in gRPC form.
         .layer(access_log)
@@ -167,6 +179,7 @@ pub async fn run(
             state.clone(),
             failed,
         )))
+        .add_service(AppServiceServer::new(Apps::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
         .serve_with_incoming_shutdown(

@@ -79,11 +79,6 @@ impl Route {
         matched.slot()
     }
 
-    /// Whether `api_key` matches an accepted key valid at `now`.
-    pub fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
-        self.matching_api_key(api_key, now).is_some()
-    }
-
     fn compile(w: WebhookConfig) -> Result<Route, ApplyError> {
         let invalid = |reason: String| ApplyError::InvalidWebhook {
             webhook_id: w.webhook_id,
@@ -306,6 +301,13 @@ mod tests {
             bindings: vec![],
             correlation_key_path: None,
             options: WebhookOptions::default(),
+        }
+    }
+
+    impl Route {
+        /// Whether `api_key` matches an accepted key valid at `now`.
+        fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
+            self.matching_api_key(api_key, now).is_some()
         }
     }
 

@@ -1,7 +1,7 @@
 //! What every service shares: the state it holds, the one way an RPC learns its caller, paging and
 //! time fields.
 
-mod page;
+pub(crate) mod page;
 
 use std::future::Future;
 use std::sync::Arc;

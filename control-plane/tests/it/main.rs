@@ -1,7 +1,9 @@
 //! Integration tests of the control plane: the real `run` on port 0, real Postgres.
 
 mod access_log;
+mod apps;
 mod auth;
+mod console;
 mod failed_triggers;
 mod foundation;
 mod params;

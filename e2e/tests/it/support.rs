@@ -93,6 +93,7 @@ impl ControlPlane {
             public_base_url: Some("http://127.0.0.1".to_owned()),
             bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
             bootstrap_organization_id: Some(org),
+            console_dir: None,
             distribution: control_plane::distribution::DistributionArgs {
                 stream_heartbeat: Duration::from_millis(500),
                 // One webhook per chunk, so every snapshot with two or more webhooks is multi-part.
