@@ -2,8 +2,9 @@
 //! "Producer replacement"). librdkafka's documentation asks an application whose idempotent producer
 //! raised a fatal error to create a new producer; the data plane does so, and also replaces a
 //! producer that stays wedged: every record failing for longer than `--kafka-producer-wedged-after`
-//! while the broker still answers metadata requests. Requests in flight on the old producer keep it
-//! alive until they have their acknowledgement or their 503; a 200 is only ever sent after an ack.
+//! and still failing after the broker was seen answering a metadata request. Requests in flight on
+//! the old producer keep it alive until they have their acknowledgement or their 503; a 200 is only
+//! ever sent after an ack.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,6 +59,11 @@ impl Generation {
     /// How long every publish has been failing (zero when the last outcome was an ack).
     pub fn failing_for(&self) -> Duration {
         self.streak.lock().map(|s| s.span()).unwrap_or_default()
+    }
+
+    /// When the latest failure of the current streak was reported.
+    pub fn last_failure(&self) -> Option<Instant> {
+        self.streak.lock().ok().and_then(|s| s.last)
     }
 
     /// Whether the broker answers this producer's metadata request for `topic` with a leader for

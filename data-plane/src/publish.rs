@@ -169,24 +169,33 @@ impl Publisher {
     }
 
     /// Replaces the producer when it failed fatally, or when it has been failing every record for
-    /// `--kafka-producer-wedged-after` while the broker answers metadata; until `stop`.
+    /// `--kafka-producer-wedged-after` and records still fail after a metadata request through it
+    /// found the broker answering; until `stop`.
     pub async fn supervise(self: Arc<Self>, metrics: Arc<Metrics>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_probe: Option<Instant> = None;
+        // When the broker was last seen answering during the current failure streak.
+        let mut broker_seen: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
             let generation = self.current.load_full();
-            let fatal = generation.fatal_error();
-            let reason = if let Some(error) = &fatal {
+            let reason = if let Some(error) = generation.fatal_error() {
                 tracing::error!(error, "kafka producer hit a fatal error");
                 Some("fatal")
-            } else if generation.failing_for() >= self.wedged_after
-                && last_probe.is_none_or(|at| at.elapsed() >= Duration::from_secs(5))
-            {
+            } else if generation.failing_for() < self.wedged_after {
+                broker_seen = None;
+                None
+            } else if let Some(seen) = broker_seen {
+                // A record sent after the broker was seen answering has failed as well.
+                generation
+                    .last_failure()
+                    .is_some_and(|at| at > seen + self.outer_deadline)
+                    .then_some("wedged")
+            } else if last_probe.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
                 last_probe = Some(Instant::now());
                 let (probe, topic) = (generation.clone(), self.topic.clone());
                 let answers = tokio::task::spawn_blocking(move || {
@@ -194,13 +203,15 @@ impl Publisher {
                 })
                 .await
                 .unwrap_or(false);
-                answers.then_some("wedged")
+                broker_seen = answers.then(Instant::now);
+                None
             } else {
                 None
             };
             let Some(reason) = reason else { continue };
             match Generation::create(&self.client_config) {
                 Ok(fresh) => {
+                    broker_seen = None;
                     let old = self.current.swap(Arc::new(fresh));
                     metrics.producer_replaced(reason);
                     tracing::warn!(
