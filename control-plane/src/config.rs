@@ -81,6 +81,15 @@ pub struct Config {
     /// Organization of the bootstrap token.
     #[arg(long, env = "CP_BOOTSTRAP_ORGANIZATION_ID")]
     pub bootstrap_organization_id: Option<uuid::Uuid>,
+
+    /// Accept `http://` action URLs (local development only; docs/actions.md, "Destinations").
+    #[arg(long, env = "CP_ACTIONS_ALLOW_HTTP", default_value_t = false)]
+    pub actions_allow_http: bool,
+
+    /// Comma-separated CIDRs action URLs may resolve to although they are private or loopback
+    /// (e.g. `127.0.0.1/32`); empty = only public addresses.
+    #[arg(long, env = "CP_ACTIONS_ALLOW_CIDRS", default_value = "")]
+    pub actions_allow_cidrs: String,
 }
 
 /// Where the master keyring comes from.
@@ -116,6 +125,8 @@ pub struct Loaded {
     pub public_base_url: String,
     /// Bootstrap token and its organization.
     pub bootstrap: Option<(Secret<String>, OrganizationId)>,
+    /// Where action URLs may point.
+    pub action_policy: gateway_outbound::DestinationPolicy,
 }
 
 /// A secret setting from its value or its file; a problem is added to `problems`.
@@ -249,6 +260,13 @@ impl Config {
             problems.push("database pool size must be at least 1".into());
         }
         self.failed_triggers.check(&mut problems);
+        let allow = gateway_outbound::DestinationPolicy::parse_allowlist(&self.actions_allow_cidrs)
+            .unwrap_or_else(|e| {
+                problems.push(format!("CP_ACTIONS_ALLOW_CIDRS: {e}"));
+                Vec::new()
+            });
+        let action_policy =
+            gateway_outbound::DestinationPolicy::new(self.actions_allow_http, allow);
         match (keyring, jwt_key, public_base_url) {
             (Some(keyring), Some(jwt_key), Some(public_base_url)) if problems.is_empty() => {
                 Ok(Loaded {
@@ -256,6 +274,7 @@ impl Config {
                     jwt_key,
                     public_base_url,
                     bootstrap,
+                    action_policy,
                 })
             }
             _ => Err(anyhow::anyhow!(

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use gateway_proto::v1::action_service_server::ActionServiceServer;
 use gateway_proto::v1::admin_service_server::AdminServiceServer;
 use gateway_proto::v1::auth_service_server::AuthServiceServer;
 use gateway_proto::v1::config_param_service_server::ConfigParamServiceServer;
@@ -17,6 +18,7 @@ use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
 
+use crate::actions::service::Actions;
 use crate::api::AppState;
 use crate::auth::service::TokenService;
 use crate::auth::Authenticator;
@@ -56,6 +58,8 @@ pub async fn run(
         pool: pool.clone(),
         keyring: keyring.clone(),
         public_base_url: loaded.public_base_url,
+        actions: gateway_outbound::ActionClient::new(loaded.action_policy, 1 << 20)
+            .map_err(|e| anyhow::anyhow!(e))?,
     };
 
     let args = &config.distribution;
@@ -116,6 +120,9 @@ pub async fn run(
         .set_serving::<WebhookServiceServer<Webhooks>>()
         .await;
     health_reporter
+        .set_serving::<ActionServiceServer<Actions>>()
+        .await;
+    health_reporter
         .set_serving::<TriggerServiceServer<Triggers>>()
         .await;
     health_reporter
@@ -167,6 +174,7 @@ pub async fn run(
             state.clone(),
             failed,
         )))
+        .add_service(ActionServiceServer::new(Actions::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
         .serve_with_incoming_shutdown(
