@@ -58,14 +58,14 @@ async fn action_server(behaviour: Behaviour, seen: Seen) -> String {
                             let body = req.into_body().collect().await?.to_bytes();
                             let (status, answer) = match &behaviour {
                                 Behaviour::Verify(keys) => {
-                                    let key = keys.lock().unwrap().get(&key_id).cloned();
+                                    let key = keys.lock().expect("lock").get(&key_id).cloned();
                                     let ok = key.is_some_and(|k| verify_body(k.as_bytes(), &body));
                                     let json: serde_json::Value =
                                         serde_json::from_slice(&body).unwrap_or_default();
                                     let ok = ok
                                         && json["test"] == true
                                         && json["parameters"] == serde_json::json!({});
-                                    seen.0.lock().unwrap().push((key_id, ok));
+                                    seen.0.lock().expect("lock").push((key_id, ok));
                                     if ok {
                                         (200, r#"{"result":"ok"}"#)
                                     } else {
@@ -142,7 +142,7 @@ async fn verifying_server(
 ) -> (String, Seen, Arc<Mutex<HashMap<String, String>>>) {
     let keys = Arc::new(Mutex::new(HashMap::new()));
     let id = key.key.as_ref().expect("key metadata").id.clone();
-    keys.lock().unwrap().insert(id, key.value.clone());
+    keys.lock().expect("lock").insert(id, key.value.clone());
     let seen = Seen::default();
     let url = action_server(Behaviour::Verify(keys.clone()), seen.clone()).await;
     (url, seen, keys)
@@ -173,7 +173,7 @@ async fn a_signed_test_request_that_verifies_saves_the_action() {
         .await
         .expect("registered")
         .into_inner();
-    assert_eq!(seen.0.lock().unwrap().clone(), vec![(key_id, true)]);
+    assert_eq!(seen.0.lock().expect("lock").clone(), vec![(key_id, true)]);
     assert_eq!(action.name, "send_email");
     assert_eq!(action.webhook_url, url);
     assert_eq!(list_actions(&c, &a).await, vec![action.clone()]);
@@ -197,7 +197,7 @@ async fn a_signed_test_request_that_verifies_saves_the_action() {
         Code::AlreadyExists,
         "ACTION_NAME_TAKEN",
     );
-    assert_eq!(seen.0.lock().unwrap().len(), 1);
+    assert_eq!(seen.0.lock().expect("lock").len(), 1);
 
     // Update of the description alone sends no request; delete removes it.
     let updated = c
@@ -212,7 +212,7 @@ async fn a_signed_test_request_that_verifies_saves_the_action() {
         .expect("updated")
         .into_inner();
     assert_eq!(updated.description, "sends two emails");
-    assert_eq!(seen.0.lock().unwrap().len(), 1);
+    assert_eq!(seen.0.lock().expect("lock").len(), 1);
     c.actions
         .clone()
         .delete_action(pb::DeleteActionRequest {
@@ -331,7 +331,7 @@ async fn input_is_checked_before_anything_is_sent() {
         Code::InvalidArgument,
         "INVALID_JSON_SCHEMA",
     );
-    assert!(seen.0.lock().unwrap().is_empty());
+    assert!(seen.0.lock().expect("lock").is_empty());
     assert!(list_actions(&c, &a).await.is_empty());
 }
 
@@ -354,7 +354,7 @@ async fn without_the_allowlist_local_urls_are_forbidden() {
             "ACTION_URL_FORBIDDEN",
         );
     }
-    assert!(seen.0.lock().unwrap().is_empty());
+    assert!(seen.0.lock().expect("lock").is_empty());
     assert!(list_actions(&c, &a).await.is_empty());
 }
 
@@ -448,7 +448,7 @@ async fn after_a_revocation_the_newer_key_signs() {
     let new_id = new.key.as_ref().expect("key").id.clone();
     let (url, seen, keys) = verifying_server(&old).await;
     keys.lock()
-        .unwrap()
+        .expect("lock")
         .insert(new_id.clone(), new.value.clone());
 
     // The newest active key signs: revoke it, and the older one takes over.
@@ -479,7 +479,7 @@ async fn after_a_revocation_the_newer_key_signs() {
     let newest = create_key(&c, &a).await;
     let newest_id = newest.key.as_ref().expect("key").id.clone();
     keys.lock()
-        .unwrap()
+        .expect("lock")
         .insert(newest_id.clone(), newest.value.clone());
     c.actions
         .clone()
@@ -487,7 +487,7 @@ async fn after_a_revocation_the_newer_key_signs() {
         .await
         .expect("registered");
     assert_eq!(
-        seen.0.lock().unwrap().clone(),
+        seen.0.lock().expect("lock").clone(),
         vec![(old_id.clone(), true), (newest_id.clone(), true)]
     );
 
