@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod dispatch;
 pub mod distribution;
 pub mod envelope;
 pub mod error;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, Ack, DataPlaneMessage, DataPlaneRole, Delta,
-    Heartbeat, Hello, Nack, SnapshotChunk,
+    control_plane_message, data_plane_message, Ack, ActionRoute, DataPlaneMessage, DataPlaneRole,
+    Delta, Heartbeat, Hello, HmacKeyRoute, Nack, SnapshotChunk,
 };
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
@@ -31,6 +31,46 @@ pub trait ConfigSink: Send + Sync + 'static {
     fn apply_delta(&self, delta: ConfigDelta) -> Result<(), String>;
     /// The config served now, for the disk cache.
     fn snapshot(&self) -> ConfigSnapshot;
+    /// What this plane serves, sent in `Hello`: it decides which resources the stream carries.
+    fn role(&self) -> DataPlaneRole {
+        DataPlaneRole::Ingest
+    }
+    /// DISPATCH planes: replaces the actions and HMAC keys; `Err` keeps the current ones.
+    fn apply_dispatch_snapshot(&self, _snapshot: DispatchSnapshot) -> Result<(), String> {
+        Err("this plane does not serve actions".into())
+    }
+    /// DISPATCH planes: applies action and HMAC key changes; `Err` keeps the current ones.
+    fn apply_dispatch_delta(&self, _delta: DispatchDelta) -> Result<(), String> {
+        Err("this plane does not serve actions".into())
+    }
+}
+
+/// A full snapshot for a DISPATCH plane, as the stream carried it (the sink validates it).
+#[derive(Debug, Default)]
+pub struct DispatchSnapshot {
+    /// The config version.
+    pub version: u64,
+    /// Every action.
+    pub actions: Vec<ActionRoute>,
+    /// Every active HMAC key.
+    pub hmac_keys: Vec<HmacKeyRoute>,
+}
+
+/// The changes for a DISPATCH plane from `from_version` to `to_version`.
+#[derive(Debug, Default)]
+pub struct DispatchDelta {
+    /// The version the receiver must serve.
+    pub from_version: u64,
+    /// The version after applying.
+    pub to_version: u64,
+    /// Actions registered or changed (replace whole).
+    pub action_upserts: Vec<ActionRoute>,
+    /// Ids of deleted actions.
+    pub action_removals: Vec<String>,
+    /// HMAC keys created.
+    pub hmac_key_upserts: Vec<HmacKeyRoute>,
+    /// Ids of revoked HMAC keys.
+    pub hmac_key_removals: Vec<String>,
 }
 
 /// Gets the bearer token for the stream (a JWT exchanged for the data plane's API token).
@@ -170,6 +210,8 @@ struct Assembly {
     version: u64,
     next_index: u32,
     webhooks: Vec<WebhookConfig>,
+    actions: Vec<ActionRoute>,
+    hmac_keys: Vec<HmacKeyRoute>,
     error: Option<String>,
 }
 
@@ -199,7 +241,7 @@ async fn session(
         data_plane_id: config.data_plane_id.clone(),
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
-        role: DataPlaneRole::Ingest as i32,
+        role: sink.role() as i32,
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
@@ -275,6 +317,8 @@ fn on_chunk(
             version: chunk.version,
             next_index: 0,
             webhooks: Vec::with_capacity(chunk.webhooks.len()),
+            actions: Vec::new(),
+            hmac_keys: Vec::new(),
             error: None,
         });
     }
@@ -291,6 +335,8 @@ fn on_chunk(
         ));
     };
     a.next_index += 1;
+    a.actions.extend(chunk.actions);
+    a.hmac_keys.extend(chunk.hmac_keys);
     if a.error.is_none() {
         for route in chunk.webhooks {
             match WebhookConfig::try_from(route) {
@@ -310,16 +356,39 @@ fn on_chunk(
         return Some(nack(a.version, a.nonce, reason, sink));
     }
     let started = Instant::now();
-    match sink.apply_snapshot(ConfigSnapshot {
-        version: a.version,
-        webhooks: a.webhooks,
-    }) {
+    let applied = match sink.role() {
+        DataPlaneRole::Dispatch => sink.apply_dispatch_snapshot(DispatchSnapshot {
+            version: a.version,
+            actions: a.actions,
+            hmac_keys: a.hmac_keys,
+        }),
+        DataPlaneRole::Ingest => sink.apply_snapshot(ConfigSnapshot {
+            version: a.version,
+            webhooks: a.webhooks,
+        }),
+    };
+    match applied {
         Ok(()) => Some(ack(a.version, a.nonce, started)),
         Err(reason) => Some(nack(a.version, a.nonce, reason, sink)),
     }
 }
 
 fn on_delta(delta: Delta, sink: &dyn ConfigSink) -> data_plane_message::Kind {
+    if sink.role() == DataPlaneRole::Dispatch {
+        let started = Instant::now();
+        let applied = sink.apply_dispatch_delta(DispatchDelta {
+            from_version: delta.from_version,
+            to_version: delta.version,
+            action_upserts: delta.action_upserts,
+            action_removals: delta.action_removals,
+            hmac_key_upserts: delta.hmac_key_upserts,
+            hmac_key_removals: delta.hmac_key_removals,
+        });
+        return match applied {
+            Ok(()) => ack(delta.version, delta.nonce, started),
+            Err(reason) => nack(delta.version, delta.nonce, reason, sink),
+        };
+    }
     let mut upserts = Vec::with_capacity(delta.upserts.len());
     for route in delta.upserts {
         match WebhookConfig::try_from(route) {
