@@ -439,3 +439,51 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     assert_eq!(server.seen().len(), 3, "only the new invocation ran: the survivor was committed");
     again.stop().await;
 }
+
+#[tokio::test]
+async fn the_local_stacks_demo_action_server_accepts_the_dispatchers_calls() {
+    let topics = Topics::new(1).await;
+    let dir = std::env::temp_dir().join(format!("demo-action-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let keys = dir.join("keys");
+    std::fs::write(&keys, format!("key-1 {KEY}\n")).expect("key file");
+    let port = gateway_testkit::free_port();
+    let script = gateway_testkit::repo_root().join("deploy/demo-action-server.py");
+    let _server = gateway_testkit::Process::spawn(
+        std::path::Path::new("python3"),
+        &[script.to_str().expect("utf-8 path"), &port.to_string(), keys.to_str().expect("utf-8 path")],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{port}/send_email");
+    gateway_testkit::eventually("the demo action server to listen", std::time::Duration::from_secs(20), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+    })
+    .await;
+    let app = App::new();
+    let d = TestDispatcher::start(&topics, &[]).await;
+    d.load(
+        vec![app.action("send_email", &url, email_schema())],
+        vec![app.key("key-1", KEY, 1)],
+    )
+    .await;
+    topics
+        .invoke(&app, json!({"requestId":"demo-1","actionName":"send_email","parameters":{"to":"ops@example.com","amount":299.99,"note":"größer <&>"}}), &[])
+        .await;
+    let result = topics.result_of("demo-1", 1).await;
+    assert_eq!(result.value["status"], "SUCCEEDED", "{:?}", result.value);
+    assert_eq!(result.value["result"], "sent to ops@example.com");
+
+    // A key the server does not hold: it refuses (401), which the dispatcher never retries.
+    d.delta(|delta| {
+        delta.hmac_key_removals.push("key-1".into());
+        delta.hmac_key_upserts.push(app.key("key-2", "a key the server does not hold", 2));
+    });
+    topics
+        .invoke(&app, json!({"requestId":"demo-2","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .await;
+    let refused = topics.result_of("demo-2", 2).await;
+    assert_eq!(refused.value["status"], "FAILED");
+    assert_eq!(refused.value["httpStatus"], 401);
+    assert_eq!(refused.value["attempts"], 1);
+    d.stop().await;
+}
