@@ -178,6 +178,8 @@ def check_k8s():
             pre_secs = int(pre[1]) if pre[:1] == ["sleep"] else 0
             if "DP_SHUTDOWN_GRACE" in env and grace <= duration_secs(env["DP_SHUTDOWN_GRACE"]) + pre_secs:
                 problem(name, f"terminationGracePeriodSeconds {grace} <= preStop + DP_SHUTDOWN_GRACE")
+            if "DISPATCH_SHUTDOWN_GRACE" in env and grace <= duration_secs(env["DISPATCH_SHUTDOWN_GRACE"]) + pre_secs:
+                problem(name, f"terminationGracePeriodSeconds {grace} <= preStop + DISPATCH_SHUTDOWN_GRACE")
             if "CP_SHUTDOWN_GRACE_SECS" in env and grace <= int(env["CP_SHUTDOWN_GRACE_SECS"]):
                 problem(name, f"terminationGracePeriodSeconds {grace} <= CP_SHUTDOWN_GRACE_SECS")
     for name, svc in by_kind.get("Service", {}).items():
