@@ -60,9 +60,10 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
     // Buffered: the writer thread flushes whenever it has drained what is queued, so a burst of
     // lines becomes one write(2) instead of one per line.
-    let (writer, guard) = tracing_appender::non_blocking(
-        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-    );
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stdout(),
+    ));
     if json {
         tracing_subscriber::fmt()
             .json()

@@ -16,10 +16,19 @@ use rdkafka::Message;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
-#[command(name = "gateway-actions", version, about = "Produce action invocations and read their results")]
+#[command(
+    name = "gateway-actions",
+    version,
+    about = "Produce action invocations and read their results"
+)]
 struct Cli {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092", global = true)]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
     bootstrap: String,
     #[command(subcommand)]
     command: Command,
@@ -30,7 +39,11 @@ enum Command {
     /// Produce one invocation record; prints its requestId.
     Invoke {
         /// Invocation topic.
-        #[arg(long, env = "ACTION_INVOCATIONS_TOPIC", default_value = "webhook-gateway.action-invocations")]
+        #[arg(
+            long,
+            env = "ACTION_INVOCATIONS_TOPIC",
+            default_value = "webhook-gateway.action-invocations"
+        )]
         topic: String,
         /// `Fx-Organization-Id`.
         #[arg(long, env = "ORGANIZATION_ID")]
@@ -55,7 +68,11 @@ enum Command {
     /// arrives, or for `--wait`.
     Results {
         /// Result topic.
-        #[arg(long, env = "ACTION_RESULTS_TOPIC", default_value = "webhook-gateway.action-results")]
+        #[arg(
+            long,
+            env = "ACTION_RESULTS_TOPIC",
+            default_value = "webhook-gateway.action-results"
+        )]
         topic: String,
         /// Stop after the result of this requestId.
         #[arg(long)]
@@ -82,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
             let parameters: Value = serde_json::from_str(&parameters)
                 .map_err(|e| anyhow::anyhow!("--parameters is not JSON: {e}"))?;
             let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let value = json!({"requestId": request_id, "actionName": action, "parameters": parameters});
+            let value =
+                json!({"requestId": request_id, "actionName": action, "parameters": parameters});
             let producer: FutureProducer = ClientConfig::new()
                 .set("bootstrap.servers", &cli.bootstrap)
                 .set("acks", "all")
@@ -93,7 +111,10 @@ async fn main() -> anyhow::Result<()> {
                 ("Fx-Workspace-Id", &workspace_id),
                 ("Fx-App-Id", &app_id),
             ] {
-                headers = headers.insert(Header { key, value: Some(v.as_bytes()) });
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(v.as_bytes()),
+                });
             }
             let payload = value.to_string();
             producer
@@ -108,10 +129,17 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
             println!("{request_id}");
         }
-        Command::Results { topic, request_id, wait } => {
+        Command::Results {
+            topic,
+            request_id,
+            wait,
+        } => {
             let consumer: StreamConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &cli.bootstrap)
-                .set("group.id", format!("gateway-actions-{}", uuid::Uuid::new_v4().simple()))
+                .set(
+                    "group.id",
+                    format!("gateway-actions-{}", uuid::Uuid::new_v4().simple()),
+                )
                 .set("auto.offset.reset", "earliest")
                 .set("enable.auto.commit", "false")
                 .create()?;
@@ -133,13 +161,22 @@ async fn main() -> anyhow::Result<()> {
                     .map(|h| {
                         h.iter()
                             .map(|h| {
-                                (h.key.to_owned(), Value::String(String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                (
+                                    h.key.to_owned(),
+                                    Value::String(
+                                        String::from_utf8_lossy(h.value.unwrap_or_default())
+                                            .into_owned(),
+                                    ),
+                                )
                             })
                             .collect()
                     })
                     .unwrap_or_default();
                 println!("{}", json!({"headers": headers, "value": value}));
-                if request_id.as_deref().is_some_and(|id| value["requestId"] == id) {
+                if request_id
+                    .as_deref()
+                    .is_some_and(|id| value["requestId"] == id)
+                {
                     return Ok(());
                 }
             }

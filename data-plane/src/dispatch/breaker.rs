@@ -157,12 +157,19 @@ mod tests {
         b.record(true, t);
         b.record(false, t);
         b.record(false, t);
-        assert_eq!(b.admit(t), Admission::Call, "two failures since the success");
+        assert_eq!(
+            b.admit(t),
+            Admission::Call,
+            "two failures since the success"
+        );
         b.record(false, t);
         assert_eq!(b.state(), BreakerState::Open);
         assert!(b.refuses(t + Duration::from_secs(9)));
         assert_eq!(b.admit(t + Duration::from_secs(9)), Admission::Refuse);
-        assert!(!b.refuses(t + Duration::from_secs(10)), "a probe may go out");
+        assert!(
+            !b.refuses(t + Duration::from_secs(10)),
+            "a probe may go out"
+        );
     }
 
     #[test]
@@ -177,7 +184,11 @@ mod tests {
         assert_eq!(b.admit(later), Admission::Refuse, "one probe at a time");
         assert_eq!(b.state(), BreakerState::HalfOpen);
         b.record(false, later);
-        assert_eq!(b.state(), BreakerState::Open, "a failed probe opens it again");
+        assert_eq!(
+            b.state(),
+            BreakerState::Open,
+            "a failed probe opens it again"
+        );
         assert_eq!(b.admit(later + Duration::from_secs(5)), Admission::Refuse);
         let again = later + Duration::from_secs(10);
         assert_eq!(b.admit(again), Admission::Probe);

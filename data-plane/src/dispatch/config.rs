@@ -20,7 +20,11 @@ pub struct DispatchConfig {
     pub admin_listen: SocketAddr,
 
     /// Kafka bootstrap servers (`host:port[,host:port…]`).
-    #[arg(long, env = "DISPATCH_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "DISPATCH_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     pub kafka_bootstrap: String,
 
     /// Topic invocation requests are read from.

@@ -31,7 +31,6 @@ impl GroupContext {
     fn tracker(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner())
     }
-
 }
 
 impl ClientContext for GroupContext {}
@@ -184,8 +183,7 @@ pub async fn run(
     }
     if tpl.count() > 0 {
         let c = consumer.clone();
-        let committed =
-            tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync)).await;
+        let committed = tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync)).await;
         match committed {
             Ok(Ok(())) => tracing::info!("offsets committed"),
             Ok(Err(e)) => tracing::warn!(error = %e, "final offset commit failed"),
@@ -202,7 +200,11 @@ fn finished(consumer: &InvocationConsumer, ticket: Ticket) {
     };
     let mut tpl = TopicPartitionList::new();
     if tpl
-        .add_partition_offset(&ticket.partition.0, ticket.partition.1, Offset::Offset(next))
+        .add_partition_offset(
+            &ticket.partition.0,
+            ticket.partition.1,
+            Offset::Offset(next),
+        )
         .is_err()
     {
         return;

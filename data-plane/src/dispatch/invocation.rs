@@ -185,10 +185,7 @@ mod tests {
             json!({"requestId":"a b"}),
             json!({"requestId": "r".repeat(MAX_REQUEST_ID_LEN + 1)}),
         ] {
-            assert_eq!(
-                parse_json(v),
-                Err(Malformed::Unanswerable("no_request_id"))
-            );
+            assert_eq!(parse_json(v), Err(Malformed::Unanswerable("no_request_id")));
         }
     }
 

@@ -215,7 +215,9 @@ impl DispatchMetrics {
 
     /// Counts an invocation that met its rate limit.
     pub fn rate_limited(&self, result: &'static str) {
-        self.rate_limited.get_or_create(&RateLabels { result }).inc();
+        self.rate_limited
+            .get_or_create(&RateLabels { result })
+            .inc();
     }
 
     /// Counts a result published again.

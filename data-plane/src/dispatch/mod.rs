@@ -95,8 +95,7 @@ impl Dispatcher {
             .context("creating the result producer")?;
         let joined = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let consumer = Arc::new(
-            consumer::create(config, joined.clone())
-                .context("creating the invocation consumer")?,
+            consumer::create(config, joined.clone()).context("creating the invocation consumer")?,
         );
         let worker = Arc::new(worker::Worker {
             caller: Caller {
@@ -152,11 +151,7 @@ impl Dispatcher {
             "dispatcher running"
         );
         let admin_stop = CancellationToken::new();
-        let admin_task = tokio::spawn(admin::serve(
-            admin,
-            admin_state.clone(),
-            admin_stop.clone(),
-        ));
+        let admin_task = tokio::spawn(admin::serve(admin, admin_state.clone(), admin_stop.clone()));
         let loop_stop = CancellationToken::new();
         let loop_task = tokio::spawn(consumer::run(
             consumer.clone(),

@@ -110,9 +110,17 @@ mod tests {
         let a = t.start(p(0), 10);
         let b = t.start(p(0), 11);
         let c = t.start(p(0), 12);
-        assert_eq!(t.finish(&b), None, "10 still runs: nothing past it is committable");
+        assert_eq!(
+            t.finish(&b),
+            None,
+            "10 still runs: nothing past it is committable"
+        );
         assert_eq!(t.finish(&c), None);
-        assert_eq!(t.finish(&a), Some(13), "all three done: commit the next offset to read");
+        assert_eq!(
+            t.finish(&a),
+            Some(13),
+            "all three done: commit the next offset to read"
+        );
         assert_eq!(t.positions(), vec![(p(0), 13)]);
         assert_eq!(t.running(), 0);
     }
@@ -144,7 +152,11 @@ mod tests {
         let mut t = OffsetTracker::default();
         let old = t.start(p(0), 3);
         t.revoke(&p(0));
-        assert_eq!(t.finish(&old), None, "the partition's next owner runs it again");
+        assert_eq!(
+            t.finish(&old),
+            None,
+            "the partition's next owner runs it again"
+        );
         let new = t.start(p(0), 3);
         assert_eq!(t.finish(&new), Some(4));
     }

@@ -131,9 +131,8 @@ mod tests {
                    "error":null,"httpStatus":200,"attempts":2,"durationMs":17})
         );
         let unknown = Outcome::without_call(Status::UnknownAction, "no action x");
-        let v: Value =
-            serde_json::from_slice(&ResultRecord::new("r", "x", &unknown, 0).to_bytes())
-                .expect("json");
+        let v: Value = serde_json::from_slice(&ResultRecord::new("r", "x", &unknown, 0).to_bytes())
+            .expect("json");
         assert_eq!(v["status"], "UNKNOWN_ACTION");
         assert_eq!(v["httpStatus"], Value::Null);
         assert_eq!(v["attempts"], 0);

@@ -56,7 +56,12 @@ impl Worker {
                 } else {
                     invocation.action_name.clone()
                 };
-                (invocation.request_id, invocation.action_name, label, outcome)
+                (
+                    invocation.request_id,
+                    invocation.action_name,
+                    label,
+                    outcome,
+                )
             }
             Err(Malformed::Invalid {
                 request_id,

@@ -50,21 +50,39 @@ async fn a_valid_invocation_is_signed_called_and_its_result_carries_the_request_
     for (name, value) in app.headers() {
         assert_eq!(result.header(name), Some(value.as_str()), "{name} carried");
     }
-    assert_eq!(result.header("X-Trace"), Some("trace-7"), "every header is carried");
+    assert_eq!(
+        result.header("X-Trace"),
+        Some("trace-7"),
+        "every header is carried"
+    );
 
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     let call = &seen[0];
     assert_eq!(call.header("x-signature-key-id"), Some("key-1"));
     assert_eq!(call.header("idempotency-key"), Some("req-1"));
-    assert!(call.header("content-type").is_some_and(|v| v.starts_with("application/json")));
+    assert!(call
+        .header("content-type")
+        .is_some_and(|v| v.starts_with("application/json")));
     let body = call.json();
     assert_eq!(body["action_name"], "send_email");
-    assert_eq!(body["parameters"], json!({"to":"zoë@example.com","amount":299.99}));
+    assert_eq!(
+        body["parameters"],
+        json!({"to":"zoë@example.com","amount":299.99})
+    );
     assert!(body["timestamp"].is_i64());
-    assert!(body.get("test").is_none(), "only registration requests are test requests");
-    assert!(python_verifies(KEY, &call.body), "Flowent's Python check accepts the signature");
-    assert!(!python_verifies("another key", &call.body), "and refuses another key");
+    assert!(
+        body.get("test").is_none(),
+        "only registration requests are test requests"
+    );
+    assert!(
+        python_verifies(KEY, &call.body),
+        "Flowent's Python check accepts the signature"
+    );
+    assert!(
+        !python_verifies("another key", &call.body),
+        "and refuses another key"
+    );
 
     let metrics = d.metrics().await;
     assert!(
@@ -88,29 +106,55 @@ async fn invalid_parameters_unknown_actions_and_malformed_records_never_call_or_
     .await;
 
     topics
-        .invoke(&app, json!({"requestId":"bad-params","actionName":"send_email","parameters":{"to":5}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"bad-params","actionName":"send_email","parameters":{"to":5}}),
+            &[],
+        )
         .await;
     topics
-        .invoke(&app, json!({"requestId":"missing","actionName":"send_email","parameters":{}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"missing","actionName":"send_email","parameters":{}}),
+            &[],
+        )
         .await;
     topics
-        .invoke(&app, json!({"requestId":"unknown","actionName":"no_such_action","parameters":{}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"unknown","actionName":"no_such_action","parameters":{}}),
+            &[],
+        )
         .await;
     // No requestId: nobody could match a result, so it is skipped (and counted).
-    topics.invoke(&app, json!({"actionName":"send_email"}), &[]).await;
+    topics
+        .invoke(&app, json!({"actionName":"send_email"}), &[])
+        .await;
     topics.produce(Some(b"not json".to_vec()), &app, &[]).await;
     topics.produce(None, &app, &[]).await;
     topics
-        .invoke(&app, json!({"requestId":"array-params","actionName":"send_email","parameters":[1]}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"array-params","actionName":"send_email","parameters":[1]}),
+            &[],
+        )
         .await;
     // Another app's action name is not visible to this app.
     let other = App::new();
     topics
-        .invoke(&other, json!({"requestId":"other-app","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &other,
+            json!({"requestId":"other-app","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     // After all of that, the partition still moves.
     topics
-        .invoke(&app, json!({"requestId":"good","actionName":"send_email","parameters":{"to":"a@b.c"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"good","actionName":"send_email","parameters":{"to":"a@b.c"}}),
+            &[],
+        )
         .await;
 
     let results = topics.results(6).await;
@@ -124,23 +168,39 @@ async fn invalid_parameters_unknown_actions_and_malformed_records_never_call_or_
     };
     let bad = by_id("bad-params");
     assert_eq!(bad["status"], "INVALID_PARAMETERS");
-    assert!(bad["error"].as_str().is_some_and(|e| e.contains("/to")), "{bad}");
+    assert!(
+        bad["error"].as_str().is_some_and(|e| e.contains("/to")),
+        "{bad}"
+    );
     assert_eq!(bad["attempts"], 0);
     assert_eq!(by_id("missing")["status"], "INVALID_PARAMETERS");
     let unknown = by_id("unknown");
     assert_eq!(unknown["status"], "UNKNOWN_ACTION");
-    assert!(unknown["error"].as_str().is_some_and(|e| e.contains("no_such_action")));
+    assert!(unknown["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("no_such_action")));
     let array = by_id("array-params");
     assert_eq!(array["status"], "FAILED");
-    assert!(array["error"].as_str().is_some_and(|e| e.contains("parameters")), "{array}");
+    assert!(
+        array["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("parameters")),
+        "{array}"
+    );
     assert_eq!(by_id("other-app")["status"], "UNKNOWN_ACTION");
     assert_eq!(by_id("good")["status"], "SUCCEEDED");
-    assert_eq!(server.seen().len(), 1, "only the valid invocation reached the action server");
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "only the valid invocation reached the action server"
+    );
 
     let metrics = d.metrics().await;
     for reason in ["no_request_id", "not_json_object", "no_value"] {
         assert!(
-            metrics.contains(&format!("webhook_gateway_dispatch_skipped_records_total{{reason=\"{reason}\"}} 1")),
+            metrics.contains(&format!(
+                "webhook_gateway_dispatch_skipped_records_total{{reason=\"{reason}\"}} 1"
+            )),
             "{reason}: {metrics}"
         );
     }
@@ -161,7 +221,11 @@ async fn a_503_then_200_succeeds_after_a_retry_with_the_same_idempotency_key() {
     )
     .await;
     topics
-        .invoke(&app, json!({"requestId":"retry-1","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"retry-1","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     let result = topics.result_of("retry-1", 1).await;
     assert_eq!(result.value["status"], "SUCCEEDED", "{:?}", result.value);
@@ -170,17 +234,28 @@ async fn a_503_then_200_succeeds_after_a_retry_with_the_same_idempotency_key() {
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     for call in &seen {
-        assert_eq!(call.header("idempotency-key"), Some("retry-1"), "same key on every attempt");
+        assert_eq!(
+            call.header("idempotency-key"),
+            Some("retry-1"),
+            "same key on every attempt"
+        );
         assert!(python_verifies(KEY, &call.body), "every attempt is signed");
     }
-    assert!(d.metrics().await.contains(r#"webhook_gateway_dispatch_retries_total{action="send_email"} 1"#));
+    assert!(d
+        .metrics()
+        .await
+        .contains(r#"webhook_gateway_dispatch_retries_total{action="send_email"} 1"#));
     d.stop().await;
 }
 
 #[tokio::test]
 async fn a_400_fails_without_a_retry() {
     let topics = Topics::new(1).await;
-    let server = ActionServer::start(vec![Reply::new(400, r#"{"result":null,"error":"to is not an address"}"#)]).await;
+    let server = ActionServer::start(vec![Reply::new(
+        400,
+        r#"{"result":null,"error":"to is not an address"}"#,
+    )])
+    .await;
     let app = App::new();
     let d = TestDispatcher::start(&topics, &[]).await;
     d.load(
@@ -189,13 +264,20 @@ async fn a_400_fails_without_a_retry() {
     )
     .await;
     topics
-        .invoke(&app, json!({"requestId":"four-hundred","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"four-hundred","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     let result = topics.result_of("four-hundred", 1).await;
     assert_eq!(result.value["status"], "FAILED");
     assert_eq!(result.value["httpStatus"], 400);
     assert_eq!(result.value["attempts"], 1);
-    assert_eq!(result.value["error"], "action server answered 400: to is not an address");
+    assert_eq!(
+        result.value["error"],
+        "action server answered 400: to is not an address"
+    );
     assert_eq!(server.seen().len(), 1, "a 4xx is never retried");
     d.stop().await;
 }
@@ -206,7 +288,14 @@ async fn a_dead_server_opens_the_breaker() {
     let app = App::new();
     let d = TestDispatcher::start(
         &topics,
-        &["--breaker-failures", "2", "--max-attempts", "2", "--breaker-cool-down", "1h"],
+        &[
+            "--breaker-failures",
+            "2",
+            "--max-attempts",
+            "2",
+            "--breaker-cool-down",
+            "1h",
+        ],
     )
     .await;
     d.load(
@@ -215,20 +304,37 @@ async fn a_dead_server_opens_the_breaker() {
     )
     .await;
     topics
-        .invoke(&app, json!({"requestId":"dead-1","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"dead-1","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     let first = topics.result_of("dead-1", 1).await;
     assert_eq!(first.value["status"], "FAILED", "{:?}", first.value);
     assert_eq!(first.value["attempts"], 2);
     assert_eq!(first.value["httpStatus"], serde_json::Value::Null);
-    assert!(first.value["error"].as_str().is_some_and(|e| e.contains("connection refused")), "{:?}", first.value);
+    assert!(
+        first.value["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connection refused")),
+        "{:?}",
+        first.value
+    );
 
     topics
-        .invoke(&app, json!({"requestId":"dead-2","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"dead-2","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     let second = topics.result_of("dead-2", 2).await;
     assert_eq!(second.value["status"], "CIRCUIT_OPEN", "{:?}", second.value);
-    assert_eq!(second.value["attempts"], 0, "no call while the breaker is open");
+    assert_eq!(
+        second.value["attempts"], 0,
+        "no call while the breaker is open"
+    );
     let metrics = d.metrics().await;
     assert!(
         metrics.contains(&format!(
@@ -247,7 +353,14 @@ async fn a_half_open_probe_closes_the_breaker_when_the_server_is_back() {
     let app = App::new();
     let d = TestDispatcher::start(
         &topics,
-        &["--breaker-failures", "1", "--max-attempts", "1", "--breaker-cool-down", "200ms"],
+        &[
+            "--breaker-failures",
+            "1",
+            "--max-attempts",
+            "1",
+            "--breaker-cool-down",
+            "200ms",
+        ],
     )
     .await;
     d.load(
@@ -256,7 +369,11 @@ async fn a_half_open_probe_closes_the_breaker_when_the_server_is_back() {
     )
     .await;
     topics
-        .invoke(&app, json!({"requestId":"p-1","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"p-1","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     assert_eq!(topics.result_of("p-1", 1).await.value["status"], "FAILED");
     // Past the cool-down, the next invocation is the probe; it succeeds and closes the breaker.
@@ -265,7 +382,11 @@ async fn a_half_open_probe_closes_the_breaker_when_the_server_is_back() {
         n += 1;
         let id = format!("p-{n}");
         topics
-            .invoke(&app, json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}), &[])
+            .invoke(
+                &app,
+                json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}),
+                &[],
+            )
             .await;
         let r = topics.result_of(&id, n).await;
         if r.value["status"] != "CIRCUIT_OPEN" {
@@ -286,35 +407,56 @@ async fn a_revoked_hmac_key_is_never_used_again() {
     let d = TestDispatcher::start(&topics, &[]).await;
     d.load(
         vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("old", "old-key-value", 1_000), app.key("new", "new-key-value", 2_000)],
+        vec![
+            app.key("old", "old-key-value", 1_000),
+            app.key("new", "new-key-value", 2_000),
+        ],
     )
     .await;
     let invoke = |id: &'static str| {
         let topics = topics.clone();
         async move {
             topics
-                .invoke(&app, json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}), &[])
+                .invoke(
+                    &app,
+                    json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}),
+                    &[],
+                )
                 .await
         }
     };
     invoke("k-1").await;
     topics.result_of("k-1", 1).await;
     let call = &server.seen()[0];
-    assert_eq!(call.header("x-signature-key-id"), Some("new"), "the newest key signs");
+    assert_eq!(
+        call.header("x-signature-key-id"),
+        Some("new"),
+        "the newest key signs"
+    );
     assert!(python_verifies("new-key-value", &call.body));
 
     d.delta(|delta| delta.hmac_key_removals.push("new".into()));
     invoke("k-2").await;
     topics.result_of("k-2", 2).await;
     let call = &server.seen()[1];
-    assert_eq!(call.header("x-signature-key-id"), Some("old"), "a revoked key is not used again");
+    assert_eq!(
+        call.header("x-signature-key-id"),
+        Some("old"),
+        "a revoked key is not used again"
+    );
     assert!(python_verifies("old-key-value", &call.body));
 
     d.delta(|delta| delta.hmac_key_removals.push("old".into()));
     invoke("k-3").await;
     let missing = topics.result_of("k-3", 3).await;
     assert_eq!(missing.value["status"], "FAILED");
-    assert!(missing.value["error"].as_str().is_some_and(|e| e.starts_with("HMAC_KEY_MISSING")), "{:?}", missing.value);
+    assert!(
+        missing.value["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("HMAC_KEY_MISSING")),
+        "{:?}",
+        missing.value
+    );
     assert_eq!(server.seen().len(), 2, "no call without a key");
     d.stop().await;
 }
@@ -336,21 +478,39 @@ async fn a_slow_action_never_blocks_another_and_keeps_to_its_concurrency_limit()
     .await;
     for i in 0..4 {
         topics
-            .invoke(&app, json!({"requestId": format!("slow-{i}"),"actionName":"slow_action"}), &[])
+            .invoke(
+                &app,
+                json!({"requestId": format!("slow-{i}"),"actionName":"slow_action"}),
+                &[],
+            )
             .await;
     }
     topics
-        .invoke(&app, json!({"requestId":"fast-1","actionName":"fast_action"}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"fast-1","actionName":"fast_action"}),
+            &[],
+        )
         .await;
     // The fast action's result lands while every slow call is still held.
     let fast_result = topics.result_of("fast-1", 1).await;
     assert_eq!(fast_result.value["status"], "SUCCEEDED");
     slow.wait_seen(2).await;
     assert_eq!(slow.running(), 2);
-    assert_eq!(slow.seen().len(), 2, "the slow action gets at most its 2 slots");
+    assert_eq!(
+        slow.seen().len(),
+        2,
+        "the slow action gets at most its 2 slots"
+    );
     slow.release(4);
     let results = topics.results(5).await;
-    assert_eq!(results.iter().filter(|r| r.value["status"] == "SUCCEEDED").count(), 5);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.value["status"] == "SUCCEEDED")
+            .count(),
+        5
+    );
     assert_eq!(slow.max_running(), 2);
     d.stop().await;
 }
@@ -372,15 +532,31 @@ async fn the_app_rate_limit_refuses_what_would_wait_too_long() {
     .await;
     for id in ["r-1", "r-2"] {
         topics
-            .invoke(&app, json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}), &[])
+            .invoke(
+                &app,
+                json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}),
+                &[],
+            )
             .await;
     }
     let results = topics.results(2).await;
-    let second = results.iter().find(|r| r.value["requestId"] == "r-2").expect("r-2");
+    let second = results
+        .iter()
+        .find(|r| r.value["requestId"] == "r-2")
+        .expect("r-2");
     assert_eq!(second.value["status"], "FAILED");
-    assert!(second.value["error"].as_str().is_some_and(|e| e.contains("rate limit of 1 calls per hour")), "{:?}", second.value);
+    assert!(
+        second.value["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rate limit of 1 calls per hour")),
+        "{:?}",
+        second.value
+    );
     assert_eq!(server.seen().len(), 1);
-    assert!(d.metrics().await.contains(r#"webhook_gateway_dispatch_rate_limited_total{result="refused"} 1"#));
+    assert!(d
+        .metrics()
+        .await
+        .contains(r#"webhook_gateway_dispatch_rate_limited_total{result="refused"} 1"#));
     d.stop().await;
 }
 
@@ -411,10 +587,16 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     listener.set_nonblocking(true).expect("nonblocking");
     doomed.spawn(async move {
         let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-        dispatcher.serve(listener, tokio_util::sync::CancellationToken::new()).await
+        dispatcher
+            .serve(listener, tokio_util::sync::CancellationToken::new())
+            .await
     });
     topics
-        .invoke(&app, json!({"requestId":"survivor","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"survivor","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     server.wait_seen(1).await;
     doomed.shutdown_background();
@@ -423,20 +605,40 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     d.load(routes.0, routes.1).await;
     let result = topics.result_of("survivor", 1).await;
     assert_eq!(result.value["status"], "SUCCEEDED");
-    assert_eq!(result.value["result"], "rerun", "the invocation ran again after the crash");
+    assert_eq!(
+        result.value["result"], "rerun",
+        "the invocation ran again after the crash"
+    );
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].header("idempotency-key"), Some("survivor"), "the receiver can de-duplicate");
+    assert_eq!(
+        seen[1].header("idempotency-key"),
+        Some("survivor"),
+        "the receiver can de-duplicate"
+    );
     server.release(1);
     d.stop().await;
     // Committed after its result: a third dispatcher in the group has nothing to run again.
     let again = TestDispatcher::start(&topics, &[]).await;
-    again.load(vec![app.action("send_email", &server.url(), email_schema())], vec![app.key("key-1", KEY, 1)]).await;
+    again
+        .load(
+            vec![app.action("send_email", &server.url(), email_schema())],
+            vec![app.key("key-1", KEY, 1)],
+        )
+        .await;
     topics
-        .invoke(&app, json!({"requestId":"after","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"after","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     topics.result_of("after", 2).await;
-    assert_eq!(server.seen().len(), 3, "only the new invocation ran: the survivor was committed");
+    assert_eq!(
+        server.seen().len(),
+        3,
+        "only the new invocation ran: the survivor was committed"
+    );
     again.stop().await;
 }
 
@@ -451,13 +653,23 @@ async fn the_local_stacks_demo_action_server_accepts_the_dispatchers_calls() {
     let script = gateway_testkit::repo_root().join("deploy/demo-action-server.py");
     let _server = gateway_testkit::Process::spawn(
         std::path::Path::new("python3"),
-        &[script.to_str().expect("utf-8 path"), &port.to_string(), keys.to_str().expect("utf-8 path")],
+        &[
+            script.to_str().expect("utf-8 path"),
+            &port.to_string(),
+            keys.to_str().expect("utf-8 path"),
+        ],
         &[],
     );
     let url = format!("http://127.0.0.1:{port}/send_email");
-    gateway_testkit::eventually("the demo action server to listen", std::time::Duration::from_secs(20), || async {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-    })
+    gateway_testkit::eventually(
+        "the demo action server to listen",
+        std::time::Duration::from_secs(20),
+        || async {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        },
+    )
     .await;
     let app = App::new();
     let d = TestDispatcher::start(&topics, &[]).await;
@@ -476,10 +688,16 @@ async fn the_local_stacks_demo_action_server_accepts_the_dispatchers_calls() {
     // A key the server does not hold: it refuses (401), which the dispatcher never retries.
     d.delta(|delta| {
         delta.hmac_key_removals.push("key-1".into());
-        delta.hmac_key_upserts.push(app.key("key-2", "a key the server does not hold", 2));
+        delta
+            .hmac_key_upserts
+            .push(app.key("key-2", "a key the server does not hold", 2));
     });
     topics
-        .invoke(&app, json!({"requestId":"demo-2","actionName":"send_email","parameters":{"to":"a"}}), &[])
+        .invoke(
+            &app,
+            json!({"requestId":"demo-2","actionName":"send_email","parameters":{"to":"a"}}),
+            &[],
+        )
         .await;
     let refused = topics.result_of("demo-2", 2).await;
     assert_eq!(refused.value["status"], "FAILED");

@@ -106,7 +106,8 @@ impl Topics {
 
     /// Produces an invocation record with the app's headers and `extra` headers.
     pub async fn invoke(&self, app: &App, value: Value, extra: &[(&str, &str)]) {
-        self.produce(Some(value.to_string().into_bytes()), app, extra).await;
+        self.produce(Some(value.to_string().into_bytes()), app, extra)
+            .await;
     }
 
     /// Produces a record with any value.
@@ -117,7 +118,11 @@ impl Topics {
             .expect("producer");
         let mut headers = OwnedHeaders::new();
         let tenancy = app.headers();
-        for (k, v) in tenancy.iter().map(|(k, v)| (*k, v.as_str())).chain(extra.iter().copied()) {
+        for (k, v) in tenancy
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain(extra.iter().copied())
+        {
             headers = headers.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
@@ -164,7 +169,8 @@ pub struct Result {
 
 impl From<OwnedMessage> for Result {
     fn from(m: OwnedMessage) -> Self {
-        let value = serde_json::from_slice(m.payload().unwrap_or_default()).expect("result is JSON");
+        let value =
+            serde_json::from_slice(m.payload().unwrap_or_default()).expect("result is JSON");
         let headers = m
             .headers()
             .map(|h| {
@@ -245,7 +251,9 @@ impl TestDispatcher {
     /// Starts a dispatcher with extra flags; its config is whatever the test applies.
     pub async fn start(topics: &Topics, extra: &[&str]) -> TestDispatcher {
         init_logging();
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind admin");
         let addr = admin.local_addr().expect("addr");
         let dispatcher = Dispatcher::new(config(topics, extra)).expect("dispatcher builds");
         let actions = dispatcher.actions().clone();
@@ -273,13 +281,17 @@ impl TestDispatcher {
 
     pub async fn wait_ready(&self) {
         let url = format!("http://{}/readyz", self.admin);
-        gateway_testkit::eventually("the dispatcher to be ready", Duration::from_secs(60), || {
-            let url = url.clone();
-            async move {
-                let r = reqwest::get(url).await.ok()?;
-                r.status().is_success().then_some(())
-            }
-        })
+        gateway_testkit::eventually(
+            "the dispatcher to be ready",
+            Duration::from_secs(60),
+            || {
+                let url = url.clone();
+                async move {
+                    let r = reqwest::get(url).await.ok()?;
+                    r.status().is_success().then_some(())
+                }
+            },
+        )
         .await;
     }
 
@@ -344,7 +356,10 @@ impl Reply {
     }
 
     pub fn ok(result: &str) -> Reply {
-        Reply::new(200, &serde_json::json!({"result": result, "error": ""}).to_string())
+        Reply::new(
+            200,
+            &serde_json::json!({"result": result, "error": ""}).to_string(),
+        )
     }
 
     pub fn held(mut self) -> Reply {
@@ -390,7 +405,9 @@ pub struct ActionServer {
 
 impl ActionServer {
     pub async fn start(script: Vec<Reply>) -> ActionServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(ServerState::default());
         *state.fallback.lock().expect("lock") = script.last().cloned();
@@ -424,16 +441,25 @@ impl ActionServer {
         format!("http://{}/action", self.addr)
     }
 
-    async fn answer(self, req: Request<Incoming>) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    async fn answer(
+        self,
+        req: Request<Incoming>,
+    ) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         self.state.seen.lock().expect("lock").push(Seen {
             headers: parts.headers,
             body,
         });
         let reply = {
             let mut script = self.state.script.lock().expect("lock");
-            script.pop_front().or_else(|| self.state.fallback.lock().expect("lock").clone())
+            script
+                .pop_front()
+                .or_else(|| self.state.fallback.lock().expect("lock").clone())
         }
         .unwrap_or_else(|| Reply::ok("ok"));
         let now = self.state.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -446,7 +472,10 @@ impl ActionServer {
         self.state.running.fetch_sub(1, Ordering::SeqCst);
         let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
         *resp.status_mut() = http::StatusCode::from_u16(reply.status).expect("status");
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().expect("value"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().expect("value"),
+        );
         for (k, v) in reply.headers {
             resp.headers_mut().insert(k, v.parse().expect("value"));
         }
