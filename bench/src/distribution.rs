@@ -487,7 +487,7 @@ async fn measure_changes(
             "deactivated"
         };
         sql.execute(
-            "INSERT INTO config_changes (revision, webhook_id, kind) VALUES ($1, $2::text::uuid, $3)",
+            "INSERT INTO config_changes (revision, resource_id, kind) VALUES ($1, $2::text::uuid, $3)",
             &[&revision, &webhook.to_string(), &kind],
         )
         .await?;

@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use gateway_shared::crypto::{Aad, Keyring};
 
+use crate::actions::keys::hmac_key_aad;
 use crate::api::AppScope;
 use crate::config_params::param_aad;
-use crate::schema::{config_params, webhooks};
+use crate::schema::{config_params, hmac_keys, webhooks};
 use crate::webhooks::secrets::{columns, webhook_aad};
 
 /// What a rotation did.
@@ -48,8 +49,8 @@ type SealedColumns = (
     Option<Vec<u8>>,
 );
 
-/// Re-seals every webhook secret, API key and SECRET config param not under the primary key, one
-/// row per short transaction (rows are locked while re-sealed, so concurrent writes are safe).
+/// Re-seals every webhook secret, API key, SECRET config param and HMAC key not under the primary
+/// key, one row per short transaction (rows are locked while re-sealed, so concurrent writes are safe).
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
@@ -158,6 +159,32 @@ pub async fn rotate(
                 if let Some(v) = reseal(&keyring, sealed.flatten(), &aad, &mut report)? {
                     diesel::update(config_params::table.find(key))
                         .set(config_params::value_ciphertext.eq(v))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(report)
+            })
+            .await?;
+    }
+    let key_ids: Vec<Uuid> = hmac_keys::table
+        .select(hmac_keys::id)
+        .order(hmac_keys::id)
+        .load(conn)
+        .await?;
+    for id in key_ids {
+        let keyring = keyring.clone();
+        report = conn
+            .transaction(async move |conn| -> anyhow::Result<RotationReport> {
+                let sealed: Option<Vec<u8>> = hmac_keys::table
+                    .find(id)
+                    .select(hmac_keys::value_ciphertext)
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if let Some(v) = reseal(&keyring, sealed, &hmac_key_aad(id), &mut report)? {
+                    diesel::update(hmac_keys::table.find(id))
+                        .set(hmac_keys::value_ciphertext.eq(v))
                         .execute(conn)
                         .await?;
                 }

@@ -2,6 +2,7 @@
 //! tests call the same `run` with a listener bound to port 0.
 
 pub mod access_log;
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -1,6 +1,9 @@
 //! Config distribution: follows the change log in Postgres (any replica's commits), keeps the current
-//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (SPEC §5).
+//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK. Ingest planes
+//! receive webhooks; dispatch planes receive actions and active HMAC keys (docs/actions.md,
+//! "Distribution").
 
+pub mod messages;
 pub mod service;
 pub mod sessions;
 pub mod state;
@@ -16,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use service::{DistributionService, StreamSettings};
 pub use sessions::{DistributionMetrics, Sessions};
-pub use state::{ConfigState, Scope};
+pub use state::{ConfigState, PlaneRole, Scope};
 pub use store::PgConfigStore;
 pub use watcher::{ChangeBatch, ConfigStore, WatcherConfig};
 
@@ -108,7 +111,7 @@ pub struct DistributionArgs {
     #[arg(long, env = "CP_STREAM_HEARTBEAT_MS", default_value_t = 10_000)]
     pub stream_heartbeat_ms: u64,
 
-    /// Webhooks per snapshot chunk on the config stream.
+    /// Objects (webhooks, or actions and HMAC keys) per snapshot chunk on the config stream.
     #[arg(long, env = "CP_SNAPSHOT_CHUNK", default_value_t = 1000)]
     pub snapshot_chunk: usize,
 }

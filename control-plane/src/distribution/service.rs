@@ -10,15 +10,16 @@ use futures::Stream;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionService;
 use gateway_proto::v1::{
     control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta,
-    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk, WebhookRoute,
+    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::messages;
 use super::sessions::{SessionGuard, Sessions};
-use super::state::{ConfigState, Plan, Scope};
+use super::state::{ConfigState, Plan, PlaneRole, Scope};
 use crate::auth::{Authenticator, Permission};
 
 /// Tuning of the stream.
@@ -61,11 +62,6 @@ impl ConfigDistributionService for DistributionService {
     ) -> Result<Response<Self::StreamConfigStream>, Status> {
         let caller = self.auth.authenticate(&request).await?;
         caller.require(Permission::ReceiveConfig)?;
-        // A data-plane token receives the config of its own organization (and workspace) only.
-        let scope = Scope {
-            organization_id: caller.organization_id,
-            workspace_id: caller.workspace_id,
-        };
         let peer = request
             .remote_addr()
             .map(|a| a.to_string())
@@ -88,6 +84,19 @@ impl ConfigDistributionService for DistributionService {
                 "Hello.data_plane_id must be 1 to 253 characters",
             ));
         }
+        let role = PlaneRole::from_proto(hello.role).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "Hello.role {} is not a role this control plane knows",
+                hello.role
+            ))
+        })?;
+        // A data-plane token receives the config of its own organization (and workspace) only, and
+        // only the kinds of objects its role serves.
+        let scope = Scope {
+            organization_id: caller.organization_id,
+            workspace_id: caller.workspace_id,
+            role,
+        };
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
             guard: self.sessions.open(&hello.data_plane_id, peer),
@@ -144,7 +153,7 @@ struct Session {
     /// The version the next update is planned from: what the data plane serves once it has applied
     /// everything sent so far.
     base: u64,
-    /// Which webhooks this data plane may receive.
+    /// What this data plane may receive.
     scope: Scope,
 }
 
@@ -287,47 +296,25 @@ impl Session {
         match state.plan(from, &self.scope) {
             Plan::UpToDate => return Ok(()),
             Plan::Snapshot => {
-                let mut chunks = state
-                    .webhooks
-                    .values()
-                    .filter(|w| self.scope.contains(w))
-                    .collect::<Vec<_>>();
-                chunks.sort_by_key(|w| w.webhook_id);
-                // An empty config is still one (empty, last) chunk.
-                let mut parts: Vec<&[_]> = chunks.chunks(self.settings.chunk_size.max(1)).collect();
-                if parts.is_empty() {
-                    parts.push(&[]);
-                }
-                let total = parts.len();
-                for (index, part) in parts.into_iter().enumerate() {
+                let plan = state.snapshot_for(&self.scope);
+                for chunk in messages::snapshot_chunks(&plan, self.settings.chunk_size) {
                     self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
                         version: state.version,
                         nonce: nonce.clone(),
-                        chunk_index: index as u32,
-                        last: index + 1 == total,
-                        webhooks: part
-                            .iter()
-                            .map(|w| WebhookRoute::from(w.as_ref()))
-                            .collect(),
                         committed_at_unix_ms: state.committed_at_ms,
-                        ..Default::default()
+                        ..chunk
                     }))
                     .await?;
                 }
                 self.remember(nonce, state, None);
             }
-            Plan::Delta { upserts, removals } => {
+            Plan::Delta(plan) => {
                 self.send(control_plane_message::Kind::Delta(Delta {
                     version: state.version,
                     nonce: nonce.clone(),
                     from_version: from,
-                    upserts: upserts
-                        .iter()
-                        .map(|w| WebhookRoute::from(w.as_ref()))
-                        .collect(),
-                    removals: removals.iter().map(|id| id.to_string()).collect(),
                     committed_at_unix_ms: state.committed_at_ms,
-                    ..Default::default()
+                    ..messages::delta(&plan)
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

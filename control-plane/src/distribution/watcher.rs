@@ -6,17 +6,14 @@
 //! never a lost change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
 //! because notifications that arrive while a read runs collapse into one more read.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use gateway_shared::snapshot::WebhookConfig;
-use gateway_shared::WebhookId;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::state::{Change, ConfigState};
+use super::state::{Change, ConfigState, Current, FullConfig};
 
 use crate::revision::NOTIFY_CHANNEL;
 
@@ -27,15 +24,16 @@ pub struct ChangeBatch {
     pub version: u64,
     /// Changes after the requested version, ascending.
     pub changes: Vec<Change>,
-    /// The active config of every touched webhook; absent = deleted or deactivated.
-    pub current: HashMap<WebhookId, WebhookConfig>,
+    /// The current form of every touched object; absent = gone (deleted, deactivated, revoked).
+    pub current: Current,
 }
 
 /// Where the watcher reads config from.
 #[tonic::async_trait]
 pub trait ConfigStore: Send + Sync + 'static {
-    /// The current revision, its commit time (unix ms) and every active webhook, read consistently.
-    async fn load_full(&self) -> anyhow::Result<(u64, i64, Vec<WebhookConfig>)>;
+    /// The current revision, its commit time (unix ms), every active webhook, every action and every
+    /// active HMAC key, read consistently.
+    async fn load_full(&self) -> anyhow::Result<FullConfig>;
     /// Everything that changed after `after`, read consistently.
     async fn load_changes(&self, after: u64) -> anyhow::Result<ChangeBatch>;
 }
@@ -68,9 +66,15 @@ pub async fn run(
     let mut backoff = Duration::from_millis(100);
     let mut state = loop {
         match store.load_full().await {
-            Ok((version, committed_at, webhooks)) => {
-                tracing::info!(version, webhooks = webhooks.len(), "config loaded");
-                break Arc::new(ConfigState::from_full(version, committed_at, webhooks));
+            Ok(full) => {
+                tracing::info!(
+                    version = full.version,
+                    webhooks = full.webhooks.len(),
+                    actions = full.actions.len(),
+                    hmac_keys = full.hmac_keys.len(),
+                    "config loaded"
+                );
+                break Arc::new(ConfigState::from_full(full));
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading config failed; retrying");
