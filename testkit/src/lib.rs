@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod action_server;
 pub mod process;
 
 pub use process::{free_port, Process};
