@@ -44,21 +44,29 @@ impl Store {
     /// Saves an action; returns the revision of the change.
     async fn register(&mut self, name: &str, url: &str, schema: Value) -> i64 {
         let id = Uuid::new_v4();
-        diesel::sql_query(
-            "INSERT INTO actions (id, organization_id, workspace_id, app_id, name, description, \
-             webhook_url, json_schema, validated_at) VALUES ($1, $2, $3, $4, $5, 'e2e', $6, $7, now())",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<SqlUuid, _>(self.org)
-        .bind::<SqlUuid, _>(self.ws)
-        .bind::<SqlUuid, _>(self.app)
-        .bind::<Text, _>(name)
-        .bind::<Text, _>(url)
-        .bind::<Jsonb, _>(schema)
-        .execute(&mut self.conn)
-        .await
-        .expect("insert action");
-        self.changed(id, ChangeKind::ActionRegistered).await
+        let (org, ws, app) = (self.org, self.ws, self.app);
+        let (name, url) = (name.to_owned(), url.to_owned());
+        // One transaction, as the control plane writes: the row and its change-log entry commit
+        // together (a revision visible before its change-log row would be skipped).
+        self.conn
+            .transaction(async move |conn| -> diesel::QueryResult<i64> {
+                diesel::sql_query(
+                    "INSERT INTO actions (id, organization_id, workspace_id, app_id, name, description, \
+                     webhook_url, json_schema, validated_at) VALUES ($1, $2, $3, $4, $5, 'e2e', $6, $7, now())",
+                )
+                .bind::<SqlUuid, _>(id)
+                .bind::<SqlUuid, _>(org)
+                .bind::<SqlUuid, _>(ws)
+                .bind::<SqlUuid, _>(app)
+                .bind::<Text, _>(name)
+                .bind::<Text, _>(url)
+                .bind::<Jsonb, _>(schema)
+                .execute(conn)
+                .await?;
+                changed(conn, id, ChangeKind::ActionRegistered).await
+            })
+            .await
+            .expect("register action")
     }
 
     /// Creates a key; returns (id, value, revision).
@@ -66,36 +74,39 @@ impl Store {
         let id = Uuid::new_v4();
         let value = control_plane::actions::keys::generate_value();
         let sealed = control_plane::actions::keys::seal(&self.keyring, id, &value).expect("seal");
-        diesel::sql_query(
-            "INSERT INTO hmac_keys (id, organization_id, workspace_id, app_id, value_ciphertext) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<SqlUuid, _>(self.org)
-        .bind::<SqlUuid, _>(self.ws)
-        .bind::<SqlUuid, _>(self.app)
-        .bind::<Bytea, _>(sealed)
-        .execute(&mut self.conn)
-        .await
-        .expect("insert key");
-        let revision = self.changed(id, ChangeKind::HmacKeyCreated).await;
+        let (org, ws, app) = (self.org, self.ws, self.app);
+        let revision = self
+            .conn
+            .transaction(async move |conn| -> diesel::QueryResult<i64> {
+                diesel::sql_query(
+                    "INSERT INTO hmac_keys (id, organization_id, workspace_id, app_id, value_ciphertext) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind::<SqlUuid, _>(id)
+                .bind::<SqlUuid, _>(org)
+                .bind::<SqlUuid, _>(ws)
+                .bind::<SqlUuid, _>(app)
+                .bind::<Bytea, _>(sealed)
+                .execute(conn)
+                .await?;
+                changed(conn, id, ChangeKind::HmacKeyCreated).await
+            })
+            .await
+            .expect("create key");
         (id, value.expose().clone(), revision)
     }
 
     async fn revoke_key(&mut self, id: Uuid) -> i64 {
-        diesel::sql_query("UPDATE hmac_keys SET revoked_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(id)
-            .execute(&mut self.conn)
+        self.conn
+            .transaction(async move |conn| -> diesel::QueryResult<i64> {
+                diesel::sql_query("UPDATE hmac_keys SET revoked_at = now() WHERE id = $1")
+                    .bind::<SqlUuid, _>(id)
+                    .execute(conn)
+                    .await?;
+                changed(conn, id, ChangeKind::HmacKeyRevoked).await
+            })
             .await
-            .expect("revoke key");
-        self.changed(id, ChangeKind::HmacKeyRevoked).await
-    }
-
-    async fn changed(&mut self, id: Uuid, kind: ChangeKind) -> i64 {
-        revision::record_change(&mut self.conn, &[id], kind)
-            .await
-            .expect("change log")
-            .expect("a revision")
+            .expect("revoke key")
     }
 
     fn headers(&self) -> OwnedHeaders {
@@ -112,6 +123,16 @@ impl Store {
         }
         headers
     }
+}
+
+async fn changed(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    kind: ChangeKind,
+) -> diesel::QueryResult<i64> {
+    Ok(revision::record_change(conn, &[id], kind)
+        .await?
+        .expect("one id gives a revision"))
 }
 
 /// Topics and a consumer group no other test uses.
