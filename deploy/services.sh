@@ -5,6 +5,8 @@
 #
 #   services.sh install                         install what is missing (postgresql and python3-yaml via apt, tansu via cargo)
 #   services.sh postgres DIR [OWNER_PID]        initdb + start; prints DATABASE_URL=… and POSTGRES_PID=…
+#                                               with PG_TLS_CERT and PG_TLS_KEY (PEM files) set: TLS on,
+#                                               and only TLS connections accepted over TCP
 #   services.sh tansu DIR STORAGE [OWNER_PID [PORT]]
 #                                               start tansu (STORAGE: memory | sqlite) on PORT or a free port;
 #                                               prints KAFKA_BOOTSTRAP=… and TANSU_PID=…
@@ -92,8 +94,18 @@ cmd_postgres() {
       || { cat "$dir.initdb.log" >&2; die "initdb failed"; }
   fi
   local port; port=$(free_port)
+  local tls_opts=""
+  if [ -n "${PG_TLS_CERT:-}" ]; then
+    [ -n "${PG_TLS_KEY:-}" ] || die "PG_TLS_CERT needs PG_TLS_KEY"
+    install -m 600 "$PG_TLS_CERT" "$dir/server.crt"
+    install -m 600 "$PG_TLS_KEY" "$dir/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir/server.crt" "$dir/server.key"
+    printf '%s\n' 'local all all trust' 'hostssl all all 127.0.0.1/32 trust' \
+      'hostnossl all all 127.0.0.1/32 reject' >"$dir/pg_hba.conf"
+    tls_opts="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+  fi
   as_pg_user "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 $tls_opts" \
     start >/dev/null || { cat "$dir/server.log" >&2; die "postgres did not start"; }
   local pid; pid=$(head -1 "$dir/postmaster.pid")
   if [ -n "$owner" ]; then

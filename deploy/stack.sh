@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole gateway on this machine, on loopback: a throwaway PostgreSQL cluster, a tansu broker
-# (Kafka protocol, sqlite storage), the control plane, one data plane wired to it over the config
-# stream, a demo webhook, a dispatcher (`data-plane dispatch`) and a demo action server
-# (deploy/demo-action-server.py) registered as the action `send_email`. Everything lives under
+# (Kafka protocol, sqlite storage), the control plane (serving the web console), one data plane wired
+# to it over the config stream, a demo webhook, a dispatcher (`data-plane dispatch`) and a demo action
+# server (deploy/demo-action-server.py) registered as the action `send_email`. Everything lives under
 # .stack/ (git-ignored).
 #
 #   deploy/stack.sh start    install what is missing, build, start everything, print what to try
@@ -86,6 +86,8 @@ cmd_start() {
   say "building control-plane and data-plane…"
   (cd "$root" && cargo build --locked -p control-plane -p data-plane)
   local bin="$CARGO_TARGET_DIR/debug"
+  say "building the console…"
+  bash "$root/console/build.sh"
 
   say "starting postgres and tansu…"
   local kv
@@ -116,7 +118,7 @@ cmd_start() {
   DATABASE_URL="$DATABASE_URL" CP_LISTEN="127.0.0.1:$cp_port" CP_METRICS_LISTEN="127.0.0.1:$cp_admin" \
   CP_MASTER_KEYS_FILE="$state/master-keys" CP_JWT_SIGNING_KEY_FILE="$state/jwt-key" \
   CP_PUBLIC_BASE_URL="http://127.0.0.1:$dp_port" CP_BOOTSTRAP_TOKEN="$admin_token" CP_BOOTSTRAP_ORGANIZATION_ID="$org" \
-  CP_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" CP_KAFKA_TOPIC="$TOPIC" \
+  CP_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" CP_KAFKA_TOPIC="$TOPIC" CP_CONSOLE_DIR="$root/console/dist" \
   CP_ACTIONS_ALLOW_HTTP=true CP_ACTIONS_ALLOW_CIDRS=127.0.0.1/32 \
     start_bg control-plane "$state/control-plane.log" "$bin/control-plane" serve
   wait_http "http://127.0.0.1:$cp_admin/healthz" 30 || { tail -20 "$state/control-plane.log" >&2; exit 1; }
@@ -174,6 +176,7 @@ cmd_start() {
 
   cat >"$envfile" <<ENV
 GRPC_ADDR=$A
+CONSOLE_URL=http://$A/
 CONTROL_PLANE_METRICS=http://127.0.0.1:$cp_admin/metrics
 DATA_PLANE_URL=http://127.0.0.1:$dp_port
 DATA_PLANE_ADMIN=http://127.0.0.1:$dp_admin
@@ -206,6 +209,8 @@ ENV
   cat <<TXT
 
 The stack is up. Endpoints and the admin token are in .stack/env:   source .stack/env
+
+Console: http://$A/   (sign in with ADMIN_API_TOKEN from .stack/env; the demo app is $app)
 
 Try:
   # the gRPC API (health, reflection, every service)

@@ -1,4 +1,4 @@
-//! Config distribution figures (SPEC §9): commit → every connected data plane's ACK with 1 and 8
+//! Config distribution figures (docs/benchmarks.md): commit → every connected data plane's ACK with 1 and 8
 //! real data-plane processes, and for 100,000 webhooks the snapshot build time, bytes on the wire,
 //! data-plane apply time, time to ready and resident memory.
 //!

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use gateway_shared::crypto::{Aad, Keyring};
 
 use crate::actions::keys::hmac_key_aad;
-use crate::api::AppScope;
-use crate::config_params::param_aad;
+use crate::config_params::store::param_aad;
 use crate::schema::{config_params, hmac_keys, webhooks};
+use crate::scope::AppScope;
 use crate::webhooks::secrets::{columns, webhook_aad};
 
 /// What a rotation did.
@@ -81,51 +81,40 @@ pub async fn rotate(
                 let Some((id, api_key, template, resolved, previous)) = row else {
                     return Ok(report);
                 };
-                let api_key = reseal(
-                    &keyring,
-                    Some(api_key),
-                    &webhook_aad(id, columns::API_KEY),
-                    &mut report,
-                )?;
+                let aad = |column| webhook_aad(id, column);
+                let api_key = reseal(&keyring, Some(api_key), &aad(columns::API_KEY), &mut report)?;
                 let template = reseal(
                     &keyring,
                     template,
-                    &webhook_aad(id, columns::SECRET_TEMPLATE),
+                    &aad(columns::SECRET_TEMPLATE),
                     &mut report,
                 )?;
                 let resolved = reseal(
                     &keyring,
                     resolved,
-                    &webhook_aad(id, columns::SECRET_RESOLVED),
+                    &aad(columns::SECRET_RESOLVED),
                     &mut report,
                 )?;
                 let previous = reseal(
                     &keyring,
                     previous,
-                    &webhook_aad(id, columns::PREVIOUS_SECRET),
+                    &aad(columns::PREVIOUS_SECRET),
                     &mut report,
                 )?;
-                if let Some(v) = api_key {
+                if api_key.is_some()
+                    || template.is_some()
+                    || resolved.is_some()
+                    || previous.is_some()
+                {
+                    // `None` leaves a column as it is.
                     diesel::update(webhooks::table.find(id))
-                        .set(webhooks::api_key_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = template {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::secret_template_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = resolved {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::secret_resolved_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = previous {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::previous_secret_resolved_ciphertext.eq(v))
+                        .set((
+                            api_key.map(|v| webhooks::api_key_ciphertext.eq(v)),
+                            template.map(|v| webhooks::secret_template_ciphertext.eq(Some(v))),
+                            resolved.map(|v| webhooks::secret_resolved_ciphertext.eq(Some(v))),
+                            previous
+                                .map(|v| webhooks::previous_secret_resolved_ciphertext.eq(Some(v))),
+                        ))
                         .execute(conn)
                         .await?;
                 }

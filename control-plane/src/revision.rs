@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::schema::{config_changes, config_revision};
 
 /// The Postgres notification channel that carries each committed revision.
-pub const NOTIFY_CHANNEL: &str = "config_revision";
+pub(crate) const NOTIFY_CHANNEL: &str = "config_revision";
 
 /// What kind of object a change-log row names; stored in `config_changes.resource`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +51,7 @@ impl Resource {
 /// one resource the same way: re-read the object; if it is gone (or, for a webhook, not ACTIVE; for
 /// an HMAC key, revoked), data planes must drop it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
+pub(crate) enum ChangeKind {
     /// Created.
     Created,
     /// Name, description, correlation path or options changed.
@@ -126,7 +126,7 @@ impl ChangeKind {
 /// Bumps the global revision and logs `kind` for each object in `ids` (webhooks, actions or HMAC
 /// keys, as `kind` says; duplicates are logged once). Must run inside the transaction that makes the
 /// change. Returns the new revision; with no ids it does nothing and returns `None`.
-pub async fn record_change(
+pub(crate) async fn record_change(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
     kind: ChangeKind,

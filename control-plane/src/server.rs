@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use gateway_proto::v1::admin_service_server::AdminServiceServer;
+use gateway_proto::v1::app_service_server::AppServiceServer;
 use gateway_proto::v1::auth_service_server::AuthServiceServer;
 use gateway_proto::v1::config_param_service_server::ConfigParamServiceServer;
 use gateway_proto::v1::trigger_service_server::TriggerServiceServer;
@@ -18,6 +19,7 @@ use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
 
 use crate::api::AppState;
+use crate::apps::Apps;
 use crate::auth::service::TokenService;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -31,10 +33,13 @@ use crate::webhooks::Webhooks;
 
 /// Serves the control plane on `listener` until `shutdown` is cancelled.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    for warning in config.apply_renamed() {
+        tracing::warn!("{warning}");
+    }
     let loaded = config.load()?;
     if config.migrate_on_start {
         let applied = crate::db::migrate(&config.database_url).await?;
@@ -78,7 +83,7 @@ pub async fn run(
         Arc::new(PgConfigStore::new(pool, keyring)),
         WatcherConfig {
             database_url: config.database_url.clone(),
-            poll_interval: Duration::from_millis(args.config_poll_ms.max(10)),
+            poll_interval: args.config_poll_interval.max(Duration::from_millis(10)),
             max_history: crate::distribution::state::DEFAULT_HISTORY,
         },
         &mut registry,
@@ -86,7 +91,7 @@ pub async fn run(
     );
     let distribution_service = distribution.service(
         StreamSettings {
-            heartbeat: Duration::from_millis(args.stream_heartbeat_ms.max(100)),
+            heartbeat: args.stream_heartbeat.max(Duration::from_millis(100)),
             chunk_size: args.snapshot_chunk.max(1),
         },
         state.auth.clone(),
@@ -119,6 +124,9 @@ pub async fn run(
         .set_serving::<ConfigParamServiceServer<ConfigParams>>()
         .await;
     health_reporter
+        .set_serving::<AppServiceServer<Apps>>()
+        .await;
+    health_reporter
         .set_serving::<ConfigDistributionServiceServer<DistributionService>>()
         .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -149,8 +157,15 @@ pub async fn run(
             tracing::warn!(addr = %local, "control plane listening in PLAINTEXT on a non-loopback address: the config stream carries secrets; set CP_TLS_CERT_FILE and CP_TLS_KEY_FILE unless a mesh encrypts this hop")
         }
     }
+    if let Some(dir) = &config.console_dir {
+        tracing::info!(dir = %dir.display(), "serving the console on the gRPC listener");
+    }
     let server = builder
         .accept_http1(true)
+        // Plain GETs for the console's files; gRPC and grpc-web calls go on (docs/console.md).
+        .layer(crate::console::ConsoleLayer::new(
+            config.console_dir.clone(),
+        ))
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside grpc-web's translation, so it sees every call's status in gRPC form.
         .layer(access_log)
@@ -164,6 +179,7 @@ pub async fn run(
             state.clone(),
             failed,
         )))
+        .add_service(AppServiceServer::new(Apps::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
         .serve_with_incoming_shutdown(
@@ -172,7 +188,7 @@ pub async fn run(
         );
     // After SIGTERM the server stops accepting and waits for in-flight calls (config streams end
     // on the same signal); whatever still runs after the grace period is cut.
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let grace = config.shutdown_grace;
     tokio::select! {
         served = server => served?,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -1,6 +1,6 @@
 //! Builds what data planes serve from the database: one webhook's [`WebhookConfig`], or a full
-//! [`ConfigSnapshot`] of every ACTIVE webhook at one revision. Config distribution streams these;
-//! this module only reads.
+//! [`ConfigSnapshot`] of every ACTIVE webhook at one revision. Config distribution (`distribution`) streams
+//! these; this module only reads.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -15,7 +15,7 @@ use gateway_shared::{AppId, OrganizationId, Secret, TriggerState, WebhookId, Wor
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::webhooks;
-use crate::triggers::{bindings_of, BindingRow};
+use crate::triggers::store::{bindings_of, BindingRow};
 use crate::webhooks::secrets::{columns, SecretValue};
 use crate::webhooks::store::WebhookRow;
 

@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::providers::SecretSlot;
+use crate::rotation::SecretSlot;
 use crate::routing::Routes;
 
 /// Labels of the request counter.

@@ -1,6 +1,7 @@
-//! The Kafka producer (SPEC §4 step 7): created once at start-up, `acks=all`, idempotent, a bounded
-//! local queue and a delivery deadline. A request is answered 200 only after the broker acknowledged
-//! its record; a full queue, a broker error or the deadline passing is a [`PublishError`] (→ 503).
+//! The Kafka producer (docs/data-plane.md, "HTTP contract" step 8): created once at start-up,
+//! `acks=all`, idempotent, a bounded local queue and a delivery deadline. A request is answered 200
+//! only after the broker acknowledged its record; a full queue, a broker error or the deadline
+//! passing is a [`PublishError`] (→ 503).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -3,9 +3,11 @@
 //! and the redacting `Secret` wrapper.
 
 pub mod action_signing;
+pub mod backoff;
 pub mod canonical_json;
 pub mod correlation;
 pub mod crypto;
+pub mod deploy_facts;
 pub mod envelope;
 pub mod ids;
 pub mod model;

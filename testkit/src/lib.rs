@@ -42,10 +42,15 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Runs `deploy/services.sh ARGS…` and returns the `KEY=VALUE` lines it printed.
 fn services_sh(args: &[&str]) -> Result<Vec<(String, String)>, String> {
+    services_sh_env(args, &[])
+}
+
+fn services_sh_env(args: &[&str], env: &[(&str, &str)]) -> Result<Vec<(String, String)>, String> {
     let script = repo_root().join("deploy/services.sh");
     let out = Command::new("bash")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
@@ -95,6 +100,24 @@ pub fn postgres_url() -> &'static str {
         Ok(u) => u,
         Err(e) => panic!("integration tests need Postgres and none could be started: {e}"),
     }
+}
+
+/// A dedicated Postgres cluster that accepts only TLS connections over TCP, serving `cert_pem`
+/// with `key_pem`; returns its admin URL (without `sslmode`). Stopped when the test process exits.
+pub fn tls_postgres(cert_pem: &str, key_pem: &str) -> String {
+    let dir = scratch_dir("pg-tls-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = format!("{dir}/server.crt");
+    let key = format!("{dir}/server.key");
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let pid = std::process::id().to_string();
+    let pairs = services_sh_env(
+        &["postgres", &scratch_dir("pg-tls"), &pid],
+        &[("PG_TLS_CERT", &cert), ("PG_TLS_KEY", &key)],
+    )
+    .unwrap_or_else(|e| panic!("a TLS Postgres cluster could not be started: {e}"));
+    lookup(&pairs, "DATABASE_URL").unwrap()
 }
 
 /// Bootstrap address of the Kafka-protocol broker the tests use (tansu started on first use when

@@ -12,40 +12,40 @@ use gateway_shared::crypto::{Aad, Keyring};
 use gateway_shared::Secret;
 
 use super::store::HmacKeyRow;
-use crate::api::AppScope;
+use crate::scope::AppScope;
 use crate::error::ApiResult;
 use crate::schema::hmac_keys;
 
 /// The sealed column of `hmac_keys` (also the column part of its associated data).
-pub const VALUE_COLUMN: &str = "value_ciphertext";
+pub(crate) const VALUE_COLUMN: &str = "value_ciphertext";
 
 /// Associated data binding a sealed key value to its row and column.
-pub fn hmac_key_aad(id: Uuid) -> Aad {
+pub(crate) fn hmac_key_aad(id: Uuid) -> Aad {
     Aad::new("hmac_keys", &id.to_string(), VALUE_COLUMN)
 }
 
 /// A fresh key text: 32 CSPRNG bytes, base64url without padding. Receivers use the text's UTF-8
 /// bytes as the HMAC key.
-pub fn generate_value() -> Secret<String> {
+pub(crate) fn generate_value() -> Secret<String> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(&mut *bytes);
     Secret::new(URL_SAFE_NO_PAD.encode(*bytes))
 }
 
 /// Seals `value` for key `id`.
-pub fn seal(keyring: &Keyring, id: Uuid, value: &Secret<String>) -> ApiResult<Vec<u8>> {
+pub(crate) fn seal(keyring: &Keyring, id: Uuid, value: &Secret<String>) -> ApiResult<Vec<u8>> {
     Ok(keyring.seal_str(value.expose(), &hmac_key_aad(id))?)
 }
 
 impl HmacKeyRow {
     /// The key text in clear.
-    pub fn value(&self, keyring: &Keyring) -> ApiResult<Secret<String>> {
+    pub(crate) fn value(&self, keyring: &Keyring) -> ApiResult<Secret<String>> {
         Ok(keyring.open_str(&self.value_ciphertext, &hmac_key_aad(self.id))?)
     }
 }
 
 /// The app's newest active key (the one that signs its calls), if it has one.
-pub async fn newest_active(
+pub(crate) async fn newest_active(
     conn: &mut AsyncPgConnection,
     scope: AppScope,
 ) -> ApiResult<Option<HmacKeyRow>> {

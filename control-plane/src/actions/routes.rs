@@ -11,28 +11,28 @@ use gateway_shared::crypto::Keyring;
 use gateway_shared::{OrganizationId, Secret, WorkspaceId};
 
 use super::store::{ActionRow, HmacKeyRow};
-use crate::api::AppScope;
+use crate::scope::AppScope;
 use crate::error::ApiResult;
 use crate::schema::{actions, hmac_keys};
 
 /// Everything a dispatcher needs about one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionConfig {
+pub(crate) struct ActionConfig {
     /// Action id.
-    pub action_id: Uuid,
+    pub(crate) action_id: Uuid,
     /// Its app.
-    pub scope: AppScope,
+    pub(crate) scope: AppScope,
     /// Unique in the app.
-    pub name: String,
+    pub(crate) name: String,
     /// Where calls go.
-    pub webhook_url: String,
+    pub(crate) webhook_url: String,
     /// The parameter schema as JSON text.
-    pub json_schema: String,
+    pub(crate) json_schema: String,
 }
 
 impl ActionConfig {
     /// The view of a stored row.
-    pub fn from_row(row: &ActionRow) -> Self {
+    pub(crate) fn from_row(row: &ActionRow) -> Self {
         Self {
             action_id: row.id,
             scope: row.scope(),
@@ -45,15 +45,15 @@ impl ActionConfig {
 
 /// An active HMAC key (`Debug` never shows the value).
 #[derive(Clone, Debug)]
-pub struct HmacKeyConfig {
+pub(crate) struct HmacKeyConfig {
     /// Key id.
-    pub key_id: Uuid,
+    pub(crate) key_id: Uuid,
     /// Its app.
-    pub scope: AppScope,
+    pub(crate) scope: AppScope,
     /// The key text.
-    pub value: Secret<String>,
+    pub(crate) value: Secret<String>,
     /// Creation time, unix milliseconds.
-    pub created_at_ms: i64,
+    pub(crate) created_at_ms: i64,
 }
 
 impl HmacKeyConfig {
@@ -119,7 +119,7 @@ impl From<&HmacKeyConfig> for pb::HmacKeyRoute {
 }
 
 /// Action `id` as dispatchers should serve it; `None` when it no longer exists.
-pub async fn action_config(
+pub(crate) async fn action_config(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> ApiResult<Option<ActionConfig>> {
@@ -133,7 +133,7 @@ pub async fn action_config(
 }
 
 /// Key `id`, opened; `None` when it is revoked or gone.
-pub async fn hmac_key_config(
+pub(crate) async fn hmac_key_config(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
     id: Uuid,
@@ -150,7 +150,7 @@ pub async fn hmac_key_config(
 }
 
 /// Every action (run inside the caller's consistent-read transaction).
-pub async fn all_actions(conn: &mut AsyncPgConnection) -> ApiResult<Vec<ActionConfig>> {
+pub(crate) async fn all_actions(conn: &mut AsyncPgConnection) -> ApiResult<Vec<ActionConfig>> {
     let rows: Vec<ActionRow> = actions::table
         .order(actions::id)
         .select(ActionRow::as_select())
@@ -160,7 +160,7 @@ pub async fn all_actions(conn: &mut AsyncPgConnection) -> ApiResult<Vec<ActionCo
 }
 
 /// Every active HMAC key, opened (run inside the caller's consistent-read transaction).
-pub async fn all_active_keys(
+pub(crate) async fn all_active_keys(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
 ) -> ApiResult<Vec<HmacKeyConfig>> {

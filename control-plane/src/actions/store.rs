@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::api::AppScope;
+use crate::scope::AppScope;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{actions, hmac_keys};
@@ -12,23 +12,23 @@ use crate::schema::{actions, hmac_keys};
 /// A stored action.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = actions)]
-pub struct ActionRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub workspace_id: Uuid,
-    pub app_id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub webhook_url: String,
-    pub json_schema: serde_json::Value,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    pub validated_at: chrono::DateTime<chrono::Utc>,
+pub(crate) struct ActionRow {
+    pub(crate) id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) workspace_id: Uuid,
+    pub(crate) app_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) webhook_url: String,
+    pub(crate) json_schema: serde_json::Value,
+    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) updated_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) validated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl ActionRow {
     /// The app it belongs to.
-    pub fn scope(&self) -> AppScope {
+    pub(crate) fn scope(&self) -> AppScope {
         AppScope::from_uuids(self.organization_id, self.workspace_id, self.app_id)
     }
 }
@@ -36,15 +36,15 @@ impl ActionRow {
 /// A stored HMAC key (its value sealed).
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = hmac_keys)]
-pub struct HmacKeyRow {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub workspace_id: Uuid,
-    pub app_id: Uuid,
-    pub label: String,
-    pub value_ciphertext: Vec<u8>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+pub(crate) struct HmacKeyRow {
+    pub(crate) id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) workspace_id: Uuid,
+    pub(crate) app_id: Uuid,
+    pub(crate) label: String,
+    pub(crate) value_ciphertext: Vec<u8>,
+    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for HmacKeyRow {
@@ -60,7 +60,7 @@ impl std::fmt::Debug for HmacKeyRow {
 
 impl HmacKeyRow {
     /// The app it belongs to.
-    pub fn scope(&self) -> AppScope {
+    pub(crate) fn scope(&self) -> AppScope {
         AppScope::from_uuids(self.organization_id, self.workspace_id, self.app_id)
     }
 }
@@ -72,7 +72,7 @@ fn visible(caller: &Caller, organization_id: Uuid, workspace_id: Uuid) -> bool {
 }
 
 /// The not-found error of actions (also for other tenants' ids, which are never revealed).
-pub fn action_not_found() -> ApiError {
+pub(crate) fn action_not_found() -> ApiError {
     ApiError::NotFound {
         reason: "ACTION_NOT_FOUND",
         what: "action",
@@ -80,7 +80,7 @@ pub fn action_not_found() -> ApiError {
 }
 
 /// The not-found error of HMAC keys.
-pub fn hmac_key_not_found() -> ApiError {
+pub(crate) fn hmac_key_not_found() -> ApiError {
     ApiError::NotFound {
         reason: "HMAC_KEY_NOT_FOUND",
         what: "HMAC key",
@@ -89,7 +89,7 @@ pub fn hmac_key_not_found() -> ApiError {
 
 /// Loads action `id` if it is in the caller's scope (else NOT_FOUND); `for_update` locks the row
 /// for the rest of the transaction.
-pub async fn load_action(
+pub(crate) async fn load_action(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -112,7 +112,7 @@ pub async fn load_action(
 }
 
 /// Loads HMAC key `id` if it is in the caller's scope (else NOT_FOUND), locking it when `for_update`.
-pub async fn load_key(
+pub(crate) async fn load_key(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -135,7 +135,7 @@ pub async fn load_key(
 }
 
 /// Whether an action named `name` exists in the app.
-pub async fn name_taken(
+pub(crate) async fn name_taken(
     conn: &mut AsyncPgConnection,
     scope: AppScope,
     name: &str,

@@ -7,7 +7,7 @@ use super::state::{DeltaPlan, SnapshotPlan};
 /// The chunks of a snapshot, each holding at most `chunk_size` objects (webhooks, actions and keys
 /// together, in that order), with `chunk_index` and `last` set; version, nonce and commit time are
 /// left to the caller. An empty config is still one (empty, last) chunk.
-pub fn snapshot_chunks(plan: &SnapshotPlan, chunk_size: usize) -> Vec<SnapshotChunk> {
+pub(crate) fn snapshot_chunks(plan: &SnapshotPlan, chunk_size: usize) -> Vec<SnapshotChunk> {
     let size = chunk_size.max(1);
     let mut chunks = vec![SnapshotChunk::default()];
     let mut filled = 0usize;
@@ -40,7 +40,7 @@ pub fn snapshot_chunks(plan: &SnapshotPlan, chunk_size: usize) -> Vec<SnapshotCh
 }
 
 /// The delta message of `plan`; version, nonce, base version and commit time are left to the caller.
-pub fn delta(plan: &DeltaPlan) -> Delta {
+pub(crate) fn delta(plan: &DeltaPlan) -> Delta {
     Delta {
         upserts: plan
             .upserts
@@ -81,7 +81,7 @@ mod tests {
 
     use super::*;
     use crate::actions::routes::{ActionConfig, HmacKeyConfig};
-    use crate::api::AppScope;
+    use crate::scope::AppScope;
 
     fn app() -> AppScope {
         AppScope::from_uuids(Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4())

@@ -1,5 +1,6 @@
-//! `ConfigDistributionService`: one long-lived stream per data plane (see the protocol in
-//! proto/…/config_distribution.proto and the README).
+//! `ConfigDistributionService`: one long-lived stream per data plane (the protocol is in
+//! `proto/webhook/gateway/v1/config_distribution.proto` and the README, "Config distribution
+//! protocol").
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -20,7 +21,9 @@ use tonic::{Request, Response, Status, Streaming};
 use super::messages;
 use super::sessions::{SessionGuard, Sessions};
 use super::state::{ConfigState, Plan, PlaneRole, Scope};
-use crate::auth::{Authenticator, Permission};
+use crate::api::serve;
+use crate::auth::{Authenticator, Caller, Permission};
+use crate::error::ApiError;
 
 /// Tuning of the stream.
 #[derive(Clone, Debug)]
@@ -52,21 +55,15 @@ pub struct DistributionService {
 
 type Outbound = Pin<Box<dyn Stream<Item = Result<ControlPlaneMessage, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl ConfigDistributionService for DistributionService {
-    type StreamConfigStream = Outbound;
-
-    async fn stream_config(
+impl DistributionService {
+    /// Opens a config stream: waits for the data plane's Hello, then serves it in a session task.
+    async fn open(
         &self,
-        request: Request<Streaming<DataPlaneMessage>>,
-    ) -> Result<Response<Self::StreamConfigStream>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
+        caller: Caller,
+        peer: String,
+        mut inbound: Streaming<DataPlaneMessage>,
+    ) -> Result<Outbound, Status> {
         caller.require(Permission::ReceiveConfig)?;
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
             Ok(Ok(Some(DataPlaneMessage {
                 kind: Some(data_plane_message::Kind::Hello(h)),
@@ -109,20 +106,41 @@ impl ConfigDistributionService for DistributionService {
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(session.run(hello, inbound, shutdown));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+#[tonic::async_trait]
+impl ConfigDistributionService for DistributionService {
+    type StreamConfigStream = Outbound;
+
+    async fn stream_config(
+        &self,
+        request: Request<Streaming<DataPlaneMessage>>,
+    ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        serve(&self.auth, request, |caller, inbound| {
+            self.open(caller, peer, inbound)
+        })
+        .await
     }
 
     async fn list_data_planes(
         &self,
         request: Request<ListDataPlanesRequest>,
     ) -> Result<Response<ListDataPlanesResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        caller.require(Permission::ManageTokens)?;
-        let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
-        Ok(Response::new(ListDataPlanesResponse {
-            data_planes: self.sessions.list(),
-            current_version,
-        }))
+        serve(&self.auth, request, |caller, _| async move {
+            caller.require(Permission::ManageTokens)?;
+            let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
+            Ok::<_, ApiError>(ListDataPlanesResponse {
+                data_planes: self.sessions.list(),
+                current_version,
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -130,9 +148,10 @@ impl ConfigDistributionService for DistributionService {
         &self,
         request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
     ) -> Result<Response<gateway_proto::v1::ReportFailedTriggersResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        let req = request.into_inner();
-        Ok(Response::new(self.failed.report(&caller, req).await?))
+        serve(&self.auth, request, |caller, req| async move {
+            self.failed.report(&caller, req).await
+        })
+        .await
     }
 }
 

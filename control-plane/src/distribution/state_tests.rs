@@ -4,7 +4,7 @@ use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, WebhookOptions};
 use gateway_shared::{AppId, Provider, Secret};
 
 use super::*;
-use crate::api::AppScope;
+use crate::scope::AppScope;
 
 const ORG: uuid::Uuid = uuid::Uuid::from_u128(7);
 

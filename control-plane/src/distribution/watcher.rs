@@ -1,15 +1,17 @@
 //! Follows the change log in Postgres and publishes each new config version.
 //!
 //! Changes can commit through any control-plane replica. Each committing transaction bumps the global
-//! revision, inserts `config_changes` rows and sends `NOTIFY config_revision` (see `revision.rs`). This watcher LISTENs for it and then reads every change after the version it
-//! has (a catch-up read), so a notification that is lost (a dropped LISTEN connection, a restart) is
-//! never a lost change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
+//! revision, inserts `config_changes` rows and sends `NOTIFY config_revision` (see `revision.rs`).
+//! This watcher LISTENs for it and then reads every change after the version it has (a catch-up
+//! read), so a notification that is lost (a dropped LISTEN connection, a restart) is never a lost
+//! change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
 //! because notifications that arrive while a read runs collapse into one more read.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use gateway_shared::backoff::Backoff;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +65,7 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = retry_delays();
     let mut state = loop {
         match store.load_full().await {
             Ok(full) => {
@@ -79,10 +81,9 @@ pub async fn run(
             Err(e) => {
                 tracing::error!(error = %e, "loading config failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     };
@@ -121,9 +122,17 @@ pub async fn run(
 
 /// Keeps a LISTEN connection open and wakes the watcher on each notification and on each (re)connect.
 async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    // The pool was built from the same URL at start-up, so it parses; TLS follows its sslmode.
+    let connector = match crate::db::PgConnector::new(&database_url) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "config LISTEN connection cannot be configured");
+            return;
+        }
+    };
+    let mut backoff = retry_delays();
     loop {
-        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+        match connector.connect().await {
             Ok((client, mut connection)) => {
                 let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                 let statement = format!("LISTEN {NOTIFY_CHANNEL}");
@@ -135,7 +144,7 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
                 };
                 match listening {
                     Ok(()) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         wake.notify_one();
                         loop {
                             tokio::select! {
@@ -152,12 +161,18 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
                     Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot open the config LISTEN connection"),
+            Err(e) => {
+                tracing::warn!(error = %crate::db::error_chain(&e), "cannot open the config LISTEN connection")
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = shutdown.cancelled() => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// Retries of the full read and of the LISTEN connection: from 100ms up to 5s.
+fn retry_delays() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 }

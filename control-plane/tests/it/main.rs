@@ -1,10 +1,13 @@
 //! Integration tests of the control plane: the real `run` on port 0, real Postgres.
 
 mod access_log;
+mod apps;
 mod auth;
+mod console;
 mod failed_triggers;
 mod foundation;
 mod params;
+mod pg_tls;
 mod signals;
 mod snapshot;
 mod support;

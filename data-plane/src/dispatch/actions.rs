@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::breaker::{Breaker, BreakerSettings};
 use super::invocation::Tenancy;
-use crate::distribution::client::{ConfigSink, DispatchDelta, DispatchSnapshot};
+use crate::distribution::{ConfigSink, DispatchDelta, DispatchSnapshot};
 
 /// One registered action.
 pub struct Action {

@@ -13,7 +13,7 @@ use gateway_shared::settings::{parse_duration, parse_property};
 pub struct DispatchConfig {
     /// The config stream from the control plane (role DISPATCH: actions and HMAC keys).
     #[command(flatten)]
-    pub stream: crate::distribution::StreamArgs,
+    pub stream: crate::config::StreamArgs,
 
     /// Admin listener (`/healthz`, `/readyz`, `/metrics`).
     #[arg(long, env = "DISPATCH_ADMIN_LISTEN", default_value = "0.0.0.0:9091")]

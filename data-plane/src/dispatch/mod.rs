@@ -6,19 +6,20 @@
 //! `main` parses [`DispatchConfig`] and calls [`run`]; tests build a [`Dispatcher`], feed its
 //! [`Actions`] directly or through a control plane, then `serve`.
 
-pub mod actions;
-pub mod admin;
-pub mod breaker;
-pub mod call;
-pub mod config;
-pub mod consumer;
-pub mod invocation;
-pub mod metrics;
-pub mod offsets;
-pub mod outcome;
-pub mod reply;
-pub mod worker;
+mod actions;
+mod admin;
+mod breaker;
+mod call;
+mod config;
+mod consumer;
+mod invocation;
+mod metrics;
+mod offsets;
+mod outcome;
+mod reply;
+mod worker;
 
+pub use crate::distribution::{DispatchDelta, DispatchSnapshot};
 pub use actions::Actions;
 pub use config::DispatchConfig;
 
@@ -47,7 +48,16 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// Validates the config, every problem at once.
-    pub fn new(config: DispatchConfig) -> anyhow::Result<Self> {
+    pub fn new(mut config: DispatchConfig) -> anyhow::Result<Self> {
+        let mut renamed = Vec::new();
+        crate::config::STREAM_HEARTBEAT.apply(
+            &mut config.stream.stream_heartbeat_ms,
+            &mut config.stream.stream_heartbeat,
+            &mut renamed,
+        );
+        for warning in renamed {
+            tracing::warn!("{warning}");
+        }
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
@@ -120,7 +130,7 @@ impl Dispatcher {
         });
 
         let stream_stop = CancellationToken::new();
-        let stream_task = match distribution::sink::client_settings(&config.stream)? {
+        let stream_task = match distribution::client_settings(&config.stream)? {
             Some((settings, credentials)) => Some(tokio::spawn(distribution::client::run(
                 settings,
                 credentials,

@@ -91,7 +91,8 @@ impl OffsetTracker {
     }
 
     /// Invocations started and not finished, over all partitions.
-    pub fn running(&self) -> usize {
+    #[cfg(test)]
+    fn running(&self) -> usize {
         self.partitions.values().map(|p| p.running.len()).sum()
     }
 }

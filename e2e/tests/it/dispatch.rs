@@ -2,16 +2,17 @@
 //! stream (role DISPATCH), a signed call reaches a real action server, a revoked key is never used
 //! again after its delta, and a dispatcher dying mid-call loses no invocation.
 //!
-//! Actions and keys are written with the control plane's own storage pieces (key generation and
-//! sealing, the change log), as its action API stores them.
+//! Actions and keys are written to Postgres the way the control plane stores them: the row (a key's
+//! value sealed with the keyring, associated data `hmac_keys`/id/`value_ciphertext`) and, in the
+//! same transaction, the global revision bump, the change-log entry and the notification its config
+//! watcher follows.
 
 use std::time::Duration;
 
-use control_plane::revision::{self, ChangeKind};
 use data_plane::dispatch::{Actions, DispatchConfig, Dispatcher};
-use diesel::sql_types::{Bytea, Jsonb, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bytea, Jsonb, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use gateway_shared::crypto::Keyring;
+use gateway_shared::crypto::{Aad, Keyring};
 use gateway_testkit::action_server::{python_verifies, ActionServer, Reply};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -63,7 +64,7 @@ impl Store {
                 .bind::<Jsonb, _>(schema)
                 .execute(conn)
                 .await?;
-                changed(conn, id, ChangeKind::ActionRegistered).await
+                changed(conn, "action", id, "action_registered").await
             })
             .await
             .expect("register action")
@@ -72,8 +73,14 @@ impl Store {
     /// Creates a key; returns (id, value, revision).
     async fn create_key(&mut self) -> (Uuid, String, i64) {
         let id = Uuid::new_v4();
-        let value = control_plane::actions::keys::generate_value();
-        let sealed = control_plane::actions::keys::seal(&self.keyring, id, &value).expect("seal");
+        let value = format!("key-{}", Uuid::new_v4().simple());
+        let sealed = self
+            .keyring
+            .seal_str(
+                &value,
+                &Aad::new("hmac_keys", &id.to_string(), "value_ciphertext"),
+            )
+            .expect("seal");
         let (org, ws, app) = (self.org, self.ws, self.app);
         let revision = self
             .conn
@@ -89,11 +96,11 @@ impl Store {
                 .bind::<Bytea, _>(sealed)
                 .execute(conn)
                 .await?;
-                changed(conn, id, ChangeKind::HmacKeyCreated).await
+                changed(conn, "hmac_key", id, "hmac_key_created").await
             })
             .await
             .expect("create key");
-        (id, value.expose().clone(), revision)
+        (id, value, revision)
     }
 
     async fn revoke_key(&mut self, id: Uuid) -> i64 {
@@ -103,7 +110,7 @@ impl Store {
                     .bind::<SqlUuid, _>(id)
                     .execute(conn)
                     .await?;
-                changed(conn, id, ChangeKind::HmacKeyRevoked).await
+                changed(conn, "hmac_key", id, "hmac_key_revoked").await
             })
             .await
             .expect("revoke key")
@@ -125,14 +132,38 @@ impl Store {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Revision {
+    #[diesel(sql_type = BigInt)]
+    revision: i64,
+}
+
+/// Bumps the global revision, logs the change and notifies the control plane's watcher (inside the
+/// caller's transaction, so the revision never shows before its change-log entry).
 async fn changed(
     conn: &mut AsyncPgConnection,
+    resource: &str,
     id: Uuid,
-    kind: ChangeKind,
+    kind: &str,
 ) -> diesel::QueryResult<i64> {
-    Ok(revision::record_change(conn, &[id], kind)
-        .await?
-        .expect("one id gives a revision"))
+    let Revision { revision } =
+        diesel::sql_query("UPDATE config_revision SET revision = revision + 1 RETURNING revision")
+            .get_result(conn)
+            .await?;
+    diesel::sql_query(
+        "INSERT INTO config_changes (revision, resource, resource_id, kind) VALUES ($1, $2, $3, $4)",
+    )
+    .bind::<BigInt, _>(revision)
+    .bind::<Text, _>(resource)
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(kind)
+    .execute(conn)
+    .await?;
+    diesel::sql_query("SELECT pg_notify('config_revision', $1)")
+        .bind::<Text, _>(revision.to_string())
+        .execute(conn)
+        .await?;
+    Ok(revision)
 }
 
 /// Topics and a consumer group no other test uses.
@@ -161,8 +192,8 @@ impl Topics {
             &cp.url(),
             "--control-plane-token",
             token,
-            "--stream-heartbeat-ms",
-            "500",
+            "--stream-heartbeat",
+            "500ms",
             "--kafka-bootstrap",
             gateway_testkit::kafka_bootstrap(),
             "--invocation-topic",

@@ -22,7 +22,7 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     let dispatcher = data_plane::dispatch::Dispatcher::new(config.clone()).expect("builds");
     dispatcher
         .actions()
-        .apply_snapshot(data_plane::distribution::client::DispatchSnapshot {
+        .apply_snapshot(data_plane::dispatch::DispatchSnapshot {
             version: 1,
             actions: routes.0.clone(),
             hmac_keys: routes.1.clone(),

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use data_plane::dispatch::{Actions, DispatchConfig, Dispatcher};
-use data_plane::distribution::client::{DispatchDelta, DispatchSnapshot};
+use data_plane::dispatch::{DispatchDelta, DispatchSnapshot};
 use gateway_proto::v1::{ActionRoute, HmacKeyRoute};
 use gateway_shared::{AppId, OrganizationId, WorkspaceId};
 use rdkafka::config::ClientConfig;
