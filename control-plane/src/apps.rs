@@ -15,8 +15,8 @@ use gateway_shared::{OrganizationId, WorkspaceId};
 use crate::api::page::Page;
 use crate::api::{serve, AppState};
 use crate::auth::{Caller, Permission};
-use crate::scope::{parse_uuid, AppScope};
 use crate::error::{ApiError, ApiResult};
+use crate::scope::{parse_uuid, AppScope};
 
 /// One app and its counts, keyset-ordered by `(workspace_id, app_id)`.
 const LIST_APPS: &str = "\
@@ -97,7 +97,11 @@ impl AppService for Apps {
 }
 
 impl Apps {
-    async fn list(&self, caller: Caller, req: pb::ListAppsRequest) -> ApiResult<pb::ListAppsResponse> {
+    async fn list(
+        &self,
+        caller: Caller,
+        req: pb::ListAppsRequest,
+    ) -> ApiResult<pb::ListAppsResponse> {
         let organization_id = if req.organization_id.is_empty() {
             caller.organization_id
         } else {

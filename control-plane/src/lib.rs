@@ -32,6 +32,7 @@ mod triggers;
 mod webhooks;
 
 pub use config::Config;
+pub use console::CONTENT_SECURITY_POLICY;
 pub use error::ERROR_DOMAIN;
 pub use metrics::PATHS as ADMIN_PATHS;
 pub use server::run;

@@ -34,7 +34,7 @@ pub struct AdminState {
     pub draining: AtomicBool,
     /// Metrics to expose.
     pub metrics: Arc<Metrics>,
-    /// The producer (liveness fails on a fatal producer error).
+    /// The producer (liveness fails while a fatally failed producer is not replaced).
     pub publisher: Arc<Publisher>,
     /// The config stream (for the connection gauge).
     pub stream: Arc<crate::distribution::StreamStatus>,
@@ -47,7 +47,7 @@ async fn handle(
     let (status, body, content_type) = match req.uri().path() {
         HEALTHZ if state.publisher.is_fatal() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "kafka producer failed fatally; restart".to_owned(),
+            "kafka producer failed fatally and is not replaced yet".to_owned(),
             "text/plain",
         ),
         HEALTHZ => (StatusCode::OK, "ok".to_owned(), "text/plain"),

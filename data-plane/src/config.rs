@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "DP_KAFKA_MESSAGE_TIMEOUT", value_parser = parse_duration)]
     pub kafka_message_timeout: Option<Duration>,
 
+    /// How long every record may fail, while the broker answers metadata requests, before the
+    /// producer is replaced by a new one (a fatal producer error replaces it at once).
+    #[arg(long, env = "DP_KAFKA_PRODUCER_WEDGED_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub kafka_producer_wedged_after: Duration,
+
     /// Most records the producer holds in its local queue; beyond it requests get 503 at once.
     #[arg(long, env = "DP_PRODUCER_QUEUE_MESSAGES", default_value_t = 100_000)]
     pub producer_queue_messages: u32,
@@ -310,6 +315,13 @@ impl Config {
         {
             problems.push(
                 "--kafka-message-timeout must be between --produce-timeout and 1h".to_owned(),
+            );
+        }
+        if self.kafka_producer_wedged_after < self.produce_timeout
+            || self.kafka_producer_wedged_after > Duration::from_secs(3600)
+        {
+            problems.push(
+                "--kafka-producer-wedged-after must be between --produce-timeout and 1h".to_owned(),
             );
         }
         if self.producer_queue_messages == 0 {

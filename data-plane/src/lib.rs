@@ -16,6 +16,7 @@ mod error;
 mod failed_triggers;
 mod ingest;
 mod metrics;
+mod producer;
 mod providers;
 mod publish;
 mod rotation;
@@ -28,6 +29,7 @@ pub use distribution::{endpoint, StreamClientConfig, StreamStatus};
 pub use envelope::{decode_payload, Accepted};
 pub use error::{IngestError, SignatureFailure};
 pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
+pub use publish::Publisher;
 pub use rotation::SecretSlot;
 pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 
@@ -41,7 +43,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::publish::Publisher;
 
 /// Listeners the data plane serves on.
 pub struct Listeners {
@@ -109,6 +110,11 @@ impl DataPlane {
     /// The routing-table handle (clone it to keep applying configs while `serve` runs).
     pub fn routes(&self) -> &Routes {
         &self.routes
+    }
+
+    /// The publisher (its current producer, for diagnostics and tests).
+    pub fn publisher(&self) -> Arc<Publisher> {
+        self.publisher.clone()
     }
 
     /// What the config stream reports (connected, updates applied and rejected).
@@ -181,6 +187,12 @@ impl DataPlane {
             topic = %self.config.kafka_topic,
             "data plane listening"
         );
+        let supervisor_stop = CancellationToken::new();
+        let supervisor = tokio::spawn(
+            self.publisher
+                .clone()
+                .supervise(self.metrics.clone(), supervisor_stop.clone()),
+        );
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(admin::serve(
             listeners.admin,
@@ -212,6 +224,10 @@ impl DataPlane {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "failed-trigger reporter task failed");
             }
+        }
+        supervisor_stop.cancel();
+        if let Err(e) = supervisor.await {
+            tracing::error!(error = %e, "producer supervisor task failed");
         }
         let publisher = self.publisher.clone();
         let flushed =

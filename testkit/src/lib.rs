@@ -3,7 +3,8 @@
 //! - Postgres: the cluster named by `DATABASE_URL` (a URL whose user may `CREATE DATABASE`), else a
 //!   throwaway cluster started once per test process by `deploy/services.sh`. [`fresh_database`] gives
 //!   each test its own empty database.
-//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process.
+//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process
+//!   (the project's patched build, found by `deploy/services.sh tansu-bin`: deploy/tansu/README.md).
 //!   [`create_topic`] and [`unique_topic`] give each test its own topics.
 //!
 //! When a service cannot be had the calling test panics with the reason; nothing is skipped.
@@ -12,6 +13,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod action_server;
+pub mod fault;
 pub mod process;
 
 pub use process::{free_port, Process};
@@ -174,6 +176,25 @@ impl Broker {
             lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
             lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
         )
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .arg(which)
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("kill {which} {}: {e}", self.pid));
+        assert!(status.success(), "kill {which} {} failed", self.pid);
     }
 
     /// Kills the broker process (as a crash would).

@@ -12,9 +12,9 @@ use gateway_shared::crypto::{Aad, Keyring};
 use gateway_shared::Secret;
 
 use super::store::HmacKeyRow;
-use crate::scope::AppScope;
 use crate::error::ApiResult;
 use crate::schema::hmac_keys;
+use crate::scope::AppScope;
 
 /// The sealed column of `hmac_keys` (also the column part of its associated data).
 pub(crate) const VALUE_COLUMN: &str = "value_ciphertext";

@@ -11,9 +11,9 @@ use gateway_shared::crypto::Keyring;
 use gateway_shared::{OrganizationId, Secret, WorkspaceId};
 
 use super::store::{ActionRow, HmacKeyRow};
-use crate::scope::AppScope;
 use crate::error::ApiResult;
 use crate::schema::{actions, hmac_keys};
+use crate::scope::AppScope;
 
 /// Everything a dispatcher needs about one action.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,10 +4,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::scope::AppScope;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{actions, hmac_keys};
+use crate::scope::AppScope;
 
 /// A stored action.
 #[derive(Clone, Debug, Queryable, Selectable)]

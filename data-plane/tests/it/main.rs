@@ -6,6 +6,7 @@ mod errors;
 mod foundation;
 mod lifecycle;
 mod limits;
+mod producer;
 mod providers;
 mod signals;
 mod support;
