@@ -9,7 +9,7 @@
 //! layout is described in docs/control-plane.md, "Code layout".
 
 mod access_log;
-mod actions;
+pub mod actions;
 mod api;
 mod apps;
 pub mod auth;

@@ -9,6 +9,7 @@
 mod admin;
 mod body;
 mod config;
+pub mod dispatch;
 mod distribution;
 mod envelope;
 mod error;

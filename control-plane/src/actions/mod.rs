@@ -2,7 +2,7 @@
 //! sign the calls to them. What dispatch planes receive is in [`routes`].
 
 mod hmac;
-pub(crate) mod keys;
+pub mod keys;
 pub(crate) mod routes;
 pub(crate) mod service;
 pub(crate) mod store;
