@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole gateway on this machine, on loopback: a throwaway PostgreSQL cluster, a tansu broker
 # (Kafka protocol, sqlite storage), the control plane (serving the web console), one data plane wired
-# to it over the config stream, and a demo webhook. Everything lives under .stack/ (git-ignored).
+# to it over the config stream, a demo webhook, a dispatcher (`data-plane dispatch`) and a demo action
+# server (deploy/demo-action-server.py) registered as the action `send_email`. Everything lives under
+# .stack/ (git-ignored).
 #
 #   deploy/stack.sh start    install what is missing, build, start everything, print what to try
 #   deploy/stack.sh status   what runs, and the endpoints
@@ -18,6 +20,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/webhook-gateway/target}
 export PATH="$HOME/.cargo/bin:$PATH"
 services="$root/deploy/services.sh"
 TOPIC=${DP_KAFKA_TOPIC:-webhook-gateway.events}
+INVOCATIONS_TOPIC=${DISPATCH_INVOCATION_TOPIC:-webhook-gateway.action-invocations}
+RESULTS_TOPIC=${DISPATCH_RESULT_TOPIC:-webhook-gateway.action-results}
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
@@ -35,7 +39,7 @@ wait_http() { # url seconds
 cmd_status() {
   if [ ! -f "$envfile" ]; then echo "stack: not started (deploy/stack.sh start)"; return 1; fi
   local name pid
-  for name in postgres tansu control-plane data-plane; do
+  for name in postgres tansu control-plane data-plane dispatcher demo-action; do
     pid=$(pidof_file "$name")
     if alive "$pid"; then echo "  $name: running (pid $pid)"; else echo "  $name: NOT running"; fi
   done
@@ -45,7 +49,7 @@ cmd_status() {
 
 cmd_stop() {
   local name pid
-  for name in data-plane control-plane tansu; do
+  for name in dispatcher demo-action data-plane control-plane tansu; do
     pid=$(pidof_file "$name")
     if alive "$pid"; then
       kill -TERM "$pid"
@@ -69,7 +73,7 @@ start_bg() { # name logfile command...
 }
 
 cmd_start() {
-  if [ -f "$envfile" ] && alive "$(pidof_file data-plane)"; then
+  if [ -f "$envfile" ] && alive "$(pidof_file data-plane)" && alive "$(pidof_file dispatcher)"; then
     say "the stack is already running"; cmd_status; return 0
   fi
   cmd_stop >/dev/null 2>&1 || true
@@ -91,11 +95,15 @@ cmd_start() {
   echo "$POSTGRES_PID" >"$state/postgres.pid"
   kv=$(bash "$services" tansu "$state/tansu" sqlite); eval "$(echo "$kv" | sed 's/^/local /')"
   echo "$TANSU_PID" >"$state/tansu.pid"
-  "$(bash "$services" tansu-bin)" topic create "$TOPIC" --broker "tcp://$KAFKA_BOOTSTRAP" --partitions 3 >/dev/null 2>&1 || true
+  local t
+  for t in "$TOPIC" "$INVOCATIONS_TOPIC" "$RESULTS_TOPIC"; do
+    "$(bash "$services" tansu-bin)" topic create "$t" --broker "tcp://$KAFKA_BOOTSTRAP" --partitions 3 >/dev/null 2>&1 || true
+  done
 
-  local cp_port cp_admin dp_port dp_admin
+  local cp_port cp_admin dp_port dp_admin dispatch_admin action_port
   cp_port=$(bash "$services" free-port); cp_admin=$(bash "$services" free-port)
   dp_port=$(bash "$services" free-port); dp_admin=$(bash "$services" free-port)
+  dispatch_admin=$(bash "$services" free-port); action_port=$(bash "$services" free-port)
   local org ws app master jwt_key admin_token
   org=$(python3 -c 'import uuid; print(uuid.uuid4())')
   ws=$(python3 -c 'import uuid; print(uuid.uuid4())')
@@ -111,6 +119,7 @@ cmd_start() {
   CP_MASTER_KEYS_FILE="$state/master-keys" CP_JWT_SIGNING_KEY_FILE="$state/jwt-key" \
   CP_PUBLIC_BASE_URL="http://127.0.0.1:$dp_port" CP_BOOTSTRAP_TOKEN="$admin_token" CP_BOOTSTRAP_ORGANIZATION_ID="$org" \
   CP_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" CP_KAFKA_TOPIC="$TOPIC" CP_CONSOLE_DIR="$root/console/dist" \
+  CP_ACTIONS_ALLOW_HTTP=true CP_ACTIONS_ALLOW_CIDRS=127.0.0.1/32 \
     start_bg control-plane "$state/control-plane.log" "$bin/control-plane" serve
   wait_http "http://127.0.0.1:$cp_admin/healthz" 30 || { tail -20 "$state/control-plane.log" >&2; exit 1; }
 
@@ -139,6 +148,32 @@ cmd_start() {
   grpcurl -plaintext -H "$H" -d "{\"webhook_id\":\"$wh\"}" "$A" webhook.gateway.v1.TriggerService/ActivateTrigger >/dev/null
   url=$(grpcurl -plaintext -H "$H" -d "{\"webhook_id\":\"$wh\"}" "$A" webhook.gateway.v1.WebhookService/GetWebhookUrl | json '["url"]')
 
+  say "creating an HMAC key, starting the demo action server on 127.0.0.1:$action_port and registering send_email…"
+  local key_json key_id key_value action_url action_id=""
+  action_url="http://127.0.0.1:$action_port/send_email"
+  if key_json=$(grpcurl -plaintext -H "$H" -d "{\"app\":$appref,\"label\":\"deploy/stack.sh\"}" "$A" webhook.gateway.v1.ActionService/CreateHmacKey 2>"$state/actions.err"); then
+    key_id=$(echo "$key_json" | json '["key"]["id"]'); key_value=$(echo "$key_json" | json '["value"]')
+    (umask 077; printf '%s %s\n' "$key_id" "$key_value" >"$state/demo-action-keys")
+    start_bg demo-action "$state/demo-action.log" python3 "$root/deploy/demo-action-server.py" "$action_port" "$state/demo-action-keys"
+    local deadline=$((SECONDS + 15))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' "$action_url" || true)" = 400 ]; do
+      [ $SECONDS -lt $deadline ] || { tail -20 "$state/demo-action.log" >&2; exit 1; }
+      sleep 0.2
+    done
+    action_id=$(grpcurl -plaintext -H "$H" -d "{\"app\":$appref,\"name\":\"send_email\",\"description\":\"Sends an e-mail (the demo action server of deploy/stack.sh)\",\"webhook_url\":\"$action_url\",\"json_schema\":{\"type\":\"object\",\"properties\":{\"to\":{\"type\":\"string\"},\"subject\":{\"type\":\"string\"}},\"required\":[\"to\"]}}" \
+      "$A" webhook.gateway.v1.ActionService/RegisterAction | json '["id"]')
+  else
+    say "the control plane refused CreateHmacKey ($(head -c 300 "$state/actions.err")); the dispatcher runs without the demo action"
+  fi
+
+  say "starting the dispatcher (admin 127.0.0.1:$dispatch_admin)…"
+  DISPATCH_ADMIN_LISTEN="127.0.0.1:$dispatch_admin" DISPATCH_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" \
+  DISPATCH_INVOCATION_TOPIC="$INVOCATIONS_TOPIC" DISPATCH_RESULT_TOPIC="$RESULTS_TOPIC" \
+  DISPATCH_ALLOW_HTTP=true DISPATCH_ALLOW_CIDRS=127.0.0.1/32 \
+  DP_CONTROL_PLANE_URL="http://$A" DP_CONTROL_PLANE_TOKEN_FILE="$state/data-plane-token" DP_ID="local-dispatcher" \
+    start_bg dispatcher "$state/dispatcher.log" "$bin/data-plane" dispatch
+  wait_http "http://127.0.0.1:$dispatch_admin/readyz" 60 || { tail -20 "$state/dispatcher.log" >&2; exit 1; }
+
   cat >"$envfile" <<ENV
 GRPC_ADDR=$A
 CONSOLE_URL=http://$A/
@@ -154,6 +189,12 @@ WORKSPACE_ID=$ws
 APP_ID=$app
 DEMO_WEBHOOK_ID=$wh
 DEMO_WEBHOOK_URL=$url
+ACTION_INVOCATIONS_TOPIC=$INVOCATIONS_TOPIC
+ACTION_RESULTS_TOPIC=$RESULTS_TOPIC
+DISPATCHER_ADMIN=http://127.0.0.1:$dispatch_admin
+DEMO_ACTION_ID=$action_id
+DEMO_ACTION_URL=$action_url
+GATEWAY_ACTIONS=$bin/gateway-actions
 ENV
   chmod 600 "$envfile"
   # Wait until the demo webhook has reached the data plane over the config stream.
@@ -183,11 +224,20 @@ Try:
   # send an event to the demo webhook (GENERIC: the API key in the URL is the authentication)
   curl -i -X POST "\$DEMO_WEBHOOK_URL" -H 'content-type: application/json' -d '{"orderId":"ORD-12345","amount":299.99}'
 
+  # call the demo action through the dispatcher: produce an invocation, then read its result
+  # (the demo action server verifies the signature as Flowent's docs describe; see .stack/demo-action.log)
+  set -a; source .stack/env; set +a
+  RID=\$(\$GATEWAY_ACTIONS invoke --action send_email --parameters '{"to":"ops@example.com","subject":"hello"}')
+  \$GATEWAY_ACTIONS results --request-id \$RID
+  # invalid parameters never reach the action server: status INVALID_PARAMETERS
+  \$GATEWAY_ACTIONS results --request-id \$(\$GATEWAY_ACTIONS invoke --action send_email --parameters '{"to":42}')
+
   # read the topic (3 partitions; records are keyed, so look at each)
   for p in 0 1 2; do $(bash "$services" tansu-bin) cat consume \$KAFKA_TOPIC --broker tcp://\$KAFKA_BOOTSTRAP --partition \$p --max-wait-time-ms 500; done
 
   # health and metrics
   curl \$DATA_PLANE_ADMIN/readyz; curl -s \$DATA_PLANE_ADMIN/metrics | head; curl -s \$CONTROL_PLANE_METRICS | grep gateway_config
+  curl \$DISPATCHER_ADMIN/readyz; curl -s \$DISPATCHER_ADMIN/metrics | grep -v '^#' | head -20
 
   deploy/stack.sh status    # what runs
   deploy/stack.sh stop      # stop everything this script started

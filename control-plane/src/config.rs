@@ -85,6 +85,15 @@ pub struct Config {
     /// Directory of the built web console (`console/dist`), served on the gRPC listener; unset = no console.
     #[arg(long, env = "CP_CONSOLE_DIR")]
     pub console_dir: Option<PathBuf>,
+
+    /// Accept `http://` action URLs (local development only; docs/actions.md, "Destinations").
+    #[arg(long, env = "CP_ACTIONS_ALLOW_HTTP", default_value_t = false)]
+    pub actions_allow_http: bool,
+
+    /// Comma-separated CIDRs action URLs may resolve to although they are private or loopback
+    /// (e.g. `127.0.0.1/32`); empty = only public addresses.
+    #[arg(long, env = "CP_ACTIONS_ALLOW_CIDRS", default_value = "")]
+    pub actions_allow_cidrs: String,
 }
 
 /// Where the master keyring comes from.
@@ -120,6 +129,8 @@ pub struct Loaded {
     pub public_base_url: String,
     /// Bootstrap token and its organization.
     pub bootstrap: Option<(Secret<String>, OrganizationId)>,
+    /// Where action URLs may point.
+    pub action_policy: gateway_outbound::DestinationPolicy,
 }
 
 /// A secret setting from its value or its file; a problem is added to `problems`.
@@ -256,6 +267,13 @@ impl Config {
         if let Some(dir) = &self.console_dir {
             crate::console::check_dir(dir, &mut problems);
         }
+        let allow = gateway_outbound::DestinationPolicy::parse_allowlist(&self.actions_allow_cidrs)
+            .unwrap_or_else(|e| {
+                problems.push(format!("CP_ACTIONS_ALLOW_CIDRS: {e}"));
+                Vec::new()
+            });
+        let action_policy =
+            gateway_outbound::DestinationPolicy::new(self.actions_allow_http, allow);
         match (keyring, jwt_key, public_base_url) {
             (Some(keyring), Some(jwt_key), Some(public_base_url)) if problems.is_empty() => {
                 Ok(Loaded {
@@ -263,6 +281,7 @@ impl Config {
                     jwt_key,
                     public_base_url,
                     bootstrap,
+                    action_policy,
                 })
             }
             _ => Err(anyhow::anyhow!(

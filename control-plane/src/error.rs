@@ -19,6 +19,8 @@ pub mod constraints {
     pub const WEBHOOK_APP_NAME: &str = "webhooks_app_name_key";
     /// The same node bound twice to the same webhook in one commit.
     pub const BINDING_NODE: &str = "trigger_bindings_node_key";
+    /// Action name already used in the app.
+    pub const ACTION_APP_NAME: &str = "actions_app_name_key";
 }
 
 /// Everything an RPC can fail with.
@@ -55,6 +57,9 @@ pub enum ApiError {
     /// A webhook name is already used in the app.
     #[error("a webhook named `{0}` already exists in this app")]
     WebhookNameTaken(String),
+    /// An action name is already used in the app.
+    #[error("an action named `{0}` already exists in this app")]
+    ActionNameTaken(String),
     /// The request conflicts with the object's state.
     #[error("{message}")]
     Precondition {
@@ -114,6 +119,7 @@ impl ApiError {
             Self::Invalid { reason, .. } => (Code::InvalidArgument, reason),
             Self::NotFound { reason, .. } => (Code::NotFound, reason),
             Self::WebhookNameTaken(_) => (Code::AlreadyExists, reasons::WEBHOOK_NAME_TAKEN),
+            Self::ActionNameTaken(_) => (Code::AlreadyExists, reasons::ACTION_NAME_TAKEN),
             Self::Precondition { reason, .. } => (Code::FailedPrecondition, reason),
             Self::BrokerUnavailable(_) => (Code::Unavailable, reasons::BROKER_UNAVAILABLE),
             Self::Unavailable(_) => (Code::Unavailable, reasons::DATABASE_UNAVAILABLE),
@@ -130,7 +136,7 @@ impl ApiError {
             Self::RoleForbidden { role, .. } => {
                 m.insert("role".into(), (*role).into());
             }
-            Self::WebhookNameTaken(name) => {
+            Self::WebhookNameTaken(name) | Self::ActionNameTaken(name) => {
                 m.insert("name".into(), name.clone());
             }
             Self::Precondition { metadata, .. } => {

@@ -9,7 +9,7 @@
 //! layout is described in docs/control-plane.md, "Code layout".
 
 mod access_log;
-mod actions;
+pub mod actions;
 mod api;
 mod apps;
 pub mod auth;
@@ -32,6 +32,7 @@ mod triggers;
 mod webhooks;
 
 pub use config::Config;
+pub use console::CONTENT_SECURITY_POLICY;
 pub use error::ERROR_DOMAIN;
 pub use metrics::PATHS as ADMIN_PATHS;
 pub use server::run;

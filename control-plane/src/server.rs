@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use gateway_proto::v1::action_service_server::ActionServiceServer;
 use gateway_proto::v1::admin_service_server::AdminServiceServer;
 use gateway_proto::v1::app_service_server::AppServiceServer;
 use gateway_proto::v1::auth_service_server::AuthServiceServer;
@@ -18,6 +19,7 @@ use gateway_proto::v1::webhook_service_server::WebhookServiceServer;
 
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
 
+use crate::actions::service::Actions;
 use crate::api::AppState;
 use crate::apps::Apps;
 use crate::auth::service::TokenService;
@@ -58,6 +60,8 @@ pub async fn run(
         pool: pool.clone(),
         keyring: keyring.clone(),
         public_base_url: loaded.public_base_url,
+        actions: gateway_outbound::ActionClient::new(loaded.action_policy, 1 << 20)
+            .map_err(|e| anyhow::anyhow!(e))?,
     };
 
     let args = &config.distribution;
@@ -116,6 +120,9 @@ pub async fn run(
         .await;
     health_reporter
         .set_serving::<WebhookServiceServer<Webhooks>>()
+        .await;
+    health_reporter
+        .set_serving::<ActionServiceServer<Actions>>()
         .await;
     health_reporter
         .set_serving::<TriggerServiceServer<Triggers>>()
@@ -180,6 +187,7 @@ pub async fn run(
             failed,
         )))
         .add_service(AppServiceServer::new(Apps::new(state.clone())))
+        .add_service(ActionServiceServer::new(Actions::new(state.clone())))
         .add_service(ConfigParamServiceServer::new(ConfigParams::new(state)))
         .add_service(distribution_service)
         .serve_with_incoming_shutdown(

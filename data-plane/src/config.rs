@@ -242,7 +242,7 @@ const RETRY_AFTER: Renamed = Renamed {
     new_flag: "retry-after",
     new_env: "DP_RETRY_AFTER",
 };
-const STREAM_HEARTBEAT: Renamed = Renamed {
+pub(crate) const STREAM_HEARTBEAT: Renamed = Renamed {
     old_flag: "stream-heartbeat-ms",
     old_env: "DP_STREAM_HEARTBEAT_MS",
     new_flag: "stream-heartbeat",

@@ -9,6 +9,7 @@
 mod admin;
 mod body;
 mod config;
+pub mod dispatch;
 mod distribution;
 mod envelope;
 mod error;
@@ -28,7 +29,7 @@ pub use distribution::{endpoint, StreamClientConfig, StreamStatus};
 pub use envelope::{decode_payload, Accepted};
 pub use error::{IngestError, SignatureFailure};
 pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
-pub use publish::{GatewayProducerContext, Publisher};
+pub use publish::Publisher;
 pub use rotation::SecretSlot;
 pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 

@@ -10,10 +10,26 @@ use tokio_util::sync::CancellationToken;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "data-plane", version, about = "Webhook gateway data plane")]
+#[command(
+    name = "data-plane",
+    version,
+    about = "Webhook gateway data plane",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: `serve`.
     #[command(flatten)]
     config: data_plane::Config,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Receive incoming webhooks and publish them to Kafka (the default).
+    Serve(data_plane::Config),
+    /// Call action servers for invocation records and publish their results (docs/dispatcher.md).
+    Dispatch(data_plane::dispatch::DispatchConfig),
 }
 
 /// The listeners, for `--print-config-schema` (deploy/README.md).
@@ -30,6 +46,12 @@ const LISTENERS: &[Listener] = &[
         paths: data_plane::ADMIN_PATHS,
         grpc_health: false,
     },
+    Listener {
+        env: "DISPATCH_ADMIN_LISTEN",
+        protocol: "http",
+        paths: data_plane::ADMIN_PATHS,
+        grpc_health: false,
+    },
 ];
 
 #[tokio::main]
@@ -39,7 +61,26 @@ async fn main() -> anyhow::Result<()> {
         println!("{facts:#}");
         return Ok(());
     }
-    let config = Cli::parse().config;
+    let cli = Cli::parse();
+    let config = match cli.command {
+        None => cli.config,
+        Some(Command::Serve(config)) => config,
+        Some(Command::Dispatch(config)) => {
+            let _flush_at_exit = init_logging(config.log_json);
+            let admin = tokio::net::TcpListener::bind(config.admin_listen).await?;
+            return data_plane::dispatch::run(config, admin, shutdown_on_signal()).await;
+        }
+    };
+    let _flush_at_exit = init_logging(config.log_json);
+    let listeners = data_plane::Listeners {
+        public: tokio::net::TcpListener::bind(config.listen).await?,
+        admin: tokio::net::TcpListener::bind(config.admin_listen).await?,
+    };
+    data_plane::run(config, listeners, shutdown_on_signal()).await
+}
+
+/// Logging for either mode; the guard flushes buffered lines at exit.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Log lines are written by a background thread: a request never waits on stdout (a slow log
@@ -47,10 +88,11 @@ async fn main() -> anyhow::Result<()> {
     // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
     // Buffered: the writer thread flushes whenever it has drained what is queued, so a burst of
     // lines becomes one write(2) instead of one per line.
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking(
-        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-    );
-    if config.log_json {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stdout(),
+    ));
+    if json {
         tracing_subscriber::fmt()
             .json()
             .with_writer(writer)
@@ -65,10 +107,11 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init();
     }
-    let listeners = data_plane::Listeners {
-        public: tokio::net::TcpListener::bind(config.listen).await?,
-        admin: tokio::net::TcpListener::bind(config.admin_listen).await?,
-    };
+    guard
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     tokio::spawn(async move {
@@ -85,5 +128,5 @@ async fn main() -> anyhow::Result<()> {
         }
         token.cancel();
     });
-    data_plane::run(config, listeners, shutdown).await
+    shutdown
 }

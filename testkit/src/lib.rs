@@ -12,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod action_server;
 pub mod fault;
 pub mod process;
 

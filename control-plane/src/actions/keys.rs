@@ -26,14 +26,14 @@ pub(crate) fn hmac_key_aad(id: Uuid) -> Aad {
 
 /// A fresh key text: 32 CSPRNG bytes, base64url without padding. Receivers use the text's UTF-8
 /// bytes as the HMAC key.
-pub(crate) fn generate_value() -> Secret<String> {
+pub fn generate_value() -> Secret<String> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(&mut *bytes);
     Secret::new(URL_SAFE_NO_PAD.encode(*bytes))
 }
 
 /// Seals `value` for key `id`.
-pub(crate) fn seal(keyring: &Keyring, id: Uuid, value: &Secret<String>) -> ApiResult<Vec<u8>> {
+pub fn seal(keyring: &Keyring, id: Uuid, value: &Secret<String>) -> ApiResult<Vec<u8>> {
     Ok(keyring.seal_str(value.expose(), &hmac_key_aad(id))?)
 }
 

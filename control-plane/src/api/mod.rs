@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub auth: Authenticator,
     /// Public base URL of the data planes, without a trailing slash.
     pub public_base_url: String,
+    /// The client of action registration test requests (docs/actions.md, "Registering actions").
+    pub actions: gateway_outbound::ActionClient,
 }
 
 impl AppState {

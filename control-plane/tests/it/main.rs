@@ -1,6 +1,7 @@
 //! Integration tests of the control plane: the real `run` on port 0, real Postgres.
 
 mod access_log;
+mod actions;
 mod apps;
 mod auth;
 mod console;

@@ -121,6 +121,7 @@ pub struct Clients {
     pub webhooks: pb::webhook_service_client::WebhookServiceClient<Authed>,
     pub triggers: pb::trigger_service_client::TriggerServiceClient<Authed>,
     pub params: pb::config_param_service_client::ConfigParamServiceClient<Authed>,
+    pub actions: pb::action_service_client::ActionServiceClient<Authed>,
 }
 
 /// Exchanges `api_token` for a JWT.
@@ -150,6 +151,10 @@ pub fn clients_with_jwt(channel: &Channel, jwt: &str) -> Clients {
             bearer.clone(),
         ),
         params: pb::config_param_service_client::ConfigParamServiceClient::with_interceptor(
+            channel.clone(),
+            bearer.clone(),
+        ),
+        actions: pb::action_service_client::ActionServiceClient::with_interceptor(
             channel.clone(),
             bearer,
         ),

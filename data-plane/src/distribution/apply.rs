@@ -4,11 +4,13 @@
 
 use std::time::Instant;
 
-use gateway_proto::v1::{data_plane_message, Ack, Delta, Nack, SnapshotChunk};
+use gateway_proto::v1::{
+    data_plane_message, Ack, ActionRoute, DataPlaneRole, Delta, HmacKeyRoute, Nack, SnapshotChunk,
+};
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
 
-use super::client::ConfigSink;
+use super::client::{ConfigSink, DispatchDelta, DispatchSnapshot};
 
 /// A snapshot being received chunk by chunk.
 pub(super) struct Assembly {
@@ -16,6 +18,8 @@ pub(super) struct Assembly {
     version: u64,
     next_index: u32,
     webhooks: Vec<WebhookConfig>,
+    actions: Vec<ActionRoute>,
+    hmac_keys: Vec<HmacKeyRoute>,
     error: Option<String>,
 }
 
@@ -30,6 +34,8 @@ pub(super) fn on_chunk(
             version: chunk.version,
             next_index: 0,
             webhooks: Vec::with_capacity(chunk.webhooks.len()),
+            actions: Vec::new(),
+            hmac_keys: Vec::new(),
             error: None,
         });
     }
@@ -46,6 +52,8 @@ pub(super) fn on_chunk(
         ));
     };
     a.next_index += 1;
+    a.actions.extend(chunk.actions);
+    a.hmac_keys.extend(chunk.hmac_keys);
     if a.error.is_none() {
         for route in chunk.webhooks {
             match WebhookConfig::try_from(route) {
@@ -65,16 +73,39 @@ pub(super) fn on_chunk(
         return Some(nack(a.version, a.nonce, reason, sink));
     }
     let started = Instant::now();
-    match sink.apply_snapshot(ConfigSnapshot {
-        version: a.version,
-        webhooks: a.webhooks,
-    }) {
+    let applied = match sink.role() {
+        DataPlaneRole::Dispatch => sink.apply_dispatch_snapshot(DispatchSnapshot {
+            version: a.version,
+            actions: a.actions,
+            hmac_keys: a.hmac_keys,
+        }),
+        DataPlaneRole::Ingest => sink.apply_snapshot(ConfigSnapshot {
+            version: a.version,
+            webhooks: a.webhooks,
+        }),
+    };
+    match applied {
         Ok(()) => Some(ack(a.version, a.nonce, started)),
         Err(reason) => Some(nack(a.version, a.nonce, reason, sink)),
     }
 }
 
 pub(super) fn on_delta(delta: Delta, sink: &dyn ConfigSink) -> data_plane_message::Kind {
+    if sink.role() == DataPlaneRole::Dispatch {
+        let started = Instant::now();
+        let applied = sink.apply_dispatch_delta(DispatchDelta {
+            from_version: delta.from_version,
+            to_version: delta.version,
+            action_upserts: delta.action_upserts,
+            action_removals: delta.action_removals,
+            hmac_key_upserts: delta.hmac_key_upserts,
+            hmac_key_removals: delta.hmac_key_removals,
+        });
+        return match applied {
+            Ok(()) => ack(delta.version, delta.nonce, started),
+            Err(reason) => nack(delta.version, delta.nonce, reason, sink),
+        };
+    }
     let mut upserts = Vec::with_capacity(delta.upserts.len());
     for route in delta.upserts {
         match WebhookConfig::try_from(route) {

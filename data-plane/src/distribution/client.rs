@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, DataPlaneMessage, Heartbeat, Hello,
+    control_plane_message, data_plane_message, ActionRoute, DataPlaneMessage, DataPlaneRole,
+    Heartbeat, Hello, HmacKeyRoute,
 };
 use gateway_shared::backoff::Backoff;
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot};
@@ -31,6 +32,46 @@ pub trait ConfigSink: Send + Sync + 'static {
     fn apply_delta(&self, delta: ConfigDelta) -> Result<(), String>;
     /// The config served now, for the disk cache.
     fn snapshot(&self) -> ConfigSnapshot;
+    /// What this plane serves, sent in `Hello`: it decides which resources the stream carries.
+    fn role(&self) -> DataPlaneRole {
+        DataPlaneRole::Ingest
+    }
+    /// DISPATCH planes: replaces the actions and HMAC keys; `Err` keeps the current ones.
+    fn apply_dispatch_snapshot(&self, _snapshot: DispatchSnapshot) -> Result<(), String> {
+        Err("this plane does not serve actions".into())
+    }
+    /// DISPATCH planes: applies action and HMAC key changes; `Err` keeps the current ones.
+    fn apply_dispatch_delta(&self, _delta: DispatchDelta) -> Result<(), String> {
+        Err("this plane does not serve actions".into())
+    }
+}
+
+/// A full snapshot for a DISPATCH plane, as the stream carried it (the sink validates it).
+#[derive(Debug, Default)]
+pub struct DispatchSnapshot {
+    /// The config version.
+    pub version: u64,
+    /// Every action.
+    pub actions: Vec<ActionRoute>,
+    /// Every active HMAC key.
+    pub hmac_keys: Vec<HmacKeyRoute>,
+}
+
+/// The changes for a DISPATCH plane from `from_version` to `to_version`.
+#[derive(Debug, Default)]
+pub struct DispatchDelta {
+    /// The version the receiver must serve.
+    pub from_version: u64,
+    /// The version after applying.
+    pub to_version: u64,
+    /// Actions registered or changed (replace whole).
+    pub action_upserts: Vec<ActionRoute>,
+    /// Ids of deleted actions.
+    pub action_removals: Vec<String>,
+    /// HMAC keys created.
+    pub hmac_key_upserts: Vec<HmacKeyRoute>,
+    /// Ids of revoked HMAC keys.
+    pub hmac_key_removals: Vec<String>,
 }
 
 /// Gets the bearer token for the stream (a JWT exchanged for the data plane's API token).
@@ -189,8 +230,7 @@ async fn session(
         data_plane_id: config.data_plane_id.clone(),
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
-        // INGEST: webhooks only.
-        ..Default::default()
+        role: sink.role() as i32,
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));

@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub use cache::SnapshotCache;
-pub use client::{endpoint, ConfigSink, Credentials, Link, StreamClientConfig, StreamStatus};
+pub use client::{
+    endpoint, ConfigSink, Credentials, DispatchDelta, DispatchSnapshot, Link, StreamClientConfig,
+    StreamStatus,
+};
 pub use routes_sink::RoutesSink;
 
 use crate::config::StreamArgs;
@@ -90,21 +93,10 @@ pub fn start(
             }
         }
     }
-    let tls_ca_pem = match &args.control_plane_ca_file {
-        Some(f) => {
-            Some(std::fs::read(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?)
-        }
-        None => None,
-    };
-    let data_plane_id = args
-        .data_plane_id
-        .clone()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| format!("data-plane-{}", uuid::Uuid::new_v4().simple()));
-    let credentials: Arc<dyn Credentials> = Arc::new(TokenExchange(token));
+    let (config, credentials) = settings(url, args, token)?;
     let (reports, report_sender) = failed_triggers::channel(
         ReportSettings {
-            data_plane_id: data_plane_id.clone(),
+            data_plane_id: config.data_plane_id.clone(),
             max_payload_bytes: args.failed_trigger_payload_bytes,
             buffer_bytes: args.failed_trigger_buffer_bytes,
             batch_reports: 200,
@@ -117,14 +109,6 @@ pub fn start(
         status.link.subscribe(),
         credentials.clone(),
     );
-    let config = StreamClientConfig {
-        endpoint: url,
-        data_plane_id,
-        tls_ca_pem,
-        tls_domain: args.control_plane_tls_domain.clone(),
-        heartbeat: args.stream_heartbeat.max(Duration::from_millis(100)),
-        max_backoff: Duration::from_secs(10),
-    };
     Ok(Some(Started {
         stream: tokio::spawn(client::run(
             config,
@@ -137,4 +121,42 @@ pub fn start(
         reports: Arc::new(reports),
         report_sender,
     }))
+}
+
+/// The stream client's settings and credentials from `args`; `None` without a control-plane URL.
+/// The dispatcher (`data-plane dispatch`) runs the same client with its own sink.
+pub fn client_settings(
+    args: &StreamArgs,
+) -> anyhow::Result<Option<(StreamClientConfig, Arc<dyn Credentials>)>> {
+    match args.control_plane_url.clone() {
+        Some(url) => settings(url, args, args.token()?).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn settings(
+    url: String,
+    args: &StreamArgs,
+    token: Secret<String>,
+) -> anyhow::Result<(StreamClientConfig, Arc<dyn Credentials>)> {
+    let tls_ca_pem = match &args.control_plane_ca_file {
+        Some(f) => {
+            Some(std::fs::read(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?)
+        }
+        None => None,
+    };
+    let data_plane_id = args
+        .data_plane_id
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("data-plane-{}", uuid::Uuid::new_v4().simple()));
+    let config = StreamClientConfig {
+        endpoint: url,
+        data_plane_id,
+        tls_ca_pem,
+        tls_domain: args.control_plane_tls_domain.clone(),
+        heartbeat: args.stream_heartbeat.max(Duration::from_millis(100)),
+        max_backoff: Duration::from_secs(10),
+    };
+    Ok((config, Arc::new(TokenExchange(token))))
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the data plane: the real `run` on port 0, a real Kafka-protocol broker.
 
 mod accepted;
+mod dispatch;
 mod errors;
 mod foundation;
 mod lifecycle;

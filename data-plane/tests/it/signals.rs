@@ -115,6 +115,80 @@ async fn sigterm_drains_the_request_in_flight_and_exits_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `data-plane dispatch` is the same binary in another mode: its own admin listener, not ready
+/// without a config, and a clean exit on SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dispatch_mode_has_its_own_admin_listener_and_stops_on_sigterm() {
+    let admin_listen = format!("127.0.0.1:{}", free_port());
+    let topic = gateway_testkit::unique_topic("dispatch-bin").await;
+    let mut dispatcher = Process::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_data-plane")),
+        &[
+            "dispatch",
+            "--admin-listen",
+            &admin_listen,
+            "--kafka-bootstrap",
+            gateway_testkit::kafka_bootstrap(),
+            "--invocation-topic",
+            &topic,
+            "--result-topic",
+            &format!("{topic}-results"),
+        ],
+        &[],
+    );
+    let health = format!("http://{admin_listen}/healthz");
+    eventually("the dispatcher to answer", Duration::from_secs(20), || {
+        let url = health.clone();
+        async move { (reqwest::get(url).await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
+    let ready = reqwest::get(format!("http://{admin_listen}/readyz"))
+        .await
+        .expect("readyz answers");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        ready.text().await.expect("body"),
+        "no config snapshot loaded yet"
+    );
+    let metrics = reqwest::get(format!("http://{admin_listen}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains("webhook_gateway_dispatch_in_flight 0"),
+        "{metrics}"
+    );
+    dispatcher.terminate();
+    let status = dispatcher.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// A bad dispatcher setting stops the start with every problem listed.
+#[tokio::test]
+async fn the_dispatch_mode_reports_every_bad_setting_at_once() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_data-plane"))
+        .args([
+            "dispatch",
+            "--max-attempts",
+            "0",
+            "--allow-cidrs",
+            "nope",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-attempts must be between 1 and 20"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow-cidrs"), "{stderr}");
+}
+
 /// The settings renamed in this release still work under their old variable names for one release:
 /// each old name logs a deprecation warning at start-up naming its replacement, and its value (a bare
 /// number in the old unit) is used — here the `Retry-After` of a `503`.

@@ -2,6 +2,7 @@
 //! plane, and the data plane's answer and the Kafka record prove it arrived.
 
 mod broker;
+mod dispatch;
 mod distribution;
 mod failed_triggers;
 mod rotation;

@@ -62,14 +62,17 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- join "," $props -}}
 {{- end -}}
 
-{{/* Kafka env of a container: pass (list $ "DP") or (list $ "CP"). */}}
+{{/* Kafka env of a container: pass (list $ "DP"), (list $ "CP") or (list $ "DISPATCH") (the
+     dispatcher names its topics itself). */}}
 {{- define "wg.kafkaEnv" -}}
 {{- $ := index . 0 -}}
 {{- $p := index . 1 -}}
 - name: {{ $p }}_KAFKA_BOOTSTRAP
   value: {{ $.Values.kafka.bootstrap | quote }}
+{{- if ne $p "DISPATCH" }}
 - name: {{ $p }}_KAFKA_TOPIC
   value: {{ $.Values.kafka.topic | quote }}
+{{- end }}
 {{- if $.Values.kafka.sasl.existingSecret }}
 # Only referenced by the properties below, expanded by the kubelet (never read by the binary).
 - name: KAFKA_SASL_USERNAME

@@ -1,0 +1,20 @@
+//! The dispatcher (`data-plane dispatch`) against the real broker and real HTTP action servers on
+//! 127.0.0.1, with its config applied in the test (the control-plane path is in the e2e tests).
+
+mod calls;
+mod delivery;
+mod protection;
+mod retries;
+mod support;
+
+use serde_json::json;
+
+const KEY: &str = "k3y-for-tests-0123456789abcdef0123456789";
+
+fn email_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {"to": {"type": "string"}, "amount": {"type": "number"}},
+        "required": ["to"]
+    })
+}
