@@ -4,7 +4,8 @@
 # Installs what is missing (postgresql via apt, tansu via cargo), starts one throwaway Postgres cluster
 # and one tansu broker on loopback for the whole run (the test harness gives each test its own database
 # and topics), runs formatting and lint checks and every test of the workspace, and stops both services
-# when it exits, whatever the outcome.
+# when it exits, whatever the outcome. The last line it prints totals every test it ran,
+# `N passed, N failed` (deploy/test-totals.sh); it exits non-zero when any check or test failed.
 #
 # A persistent build directory outside the clone keeps repeated runs fast:
 #   CARGO_TARGET_DIR (default: ~/.cache/webhook-gateway/target)
@@ -25,11 +26,20 @@ while IFS='=' read -r k v; do export "$k=$v"; done < <(bash deploy/services.sh t
 trap 'rm -rf "$work"' EXIT
 echo "postgres: $DATABASE_URL  kafka: $KAFKA_BOOTSTRAP" >&2
 
-# The deployment files cannot be run here (no Docker engine, no cluster); their references are checked.
-python3 deploy/k8s/validate.py
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked --no-fail-fast
 
-# ---- console: browser tests in a real headless Chromium against the real services (console/test.sh) ----
-bash console/test.sh
+# Every test step appends its output file to `logs`; the totals read them all.
+logs=()
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$work/cargo-test.log" || status=$?
+logs+=("$work/cargo-test.log")
+# The deployment files, read by the real tools and checked against the binaries (no Docker, no cluster).
+bash deploy/check/check.sh 2>&1 | tee "$work/deploy-check.log" || status=$?
+logs+=("$work/deploy-check.log")
+# The console: browser tests in a real headless Chromium against the real services.
+bash console/test.sh 2>&1 | tee "$work/console-test.log" || status=$?
+logs+=("$work/console-test.log")
+
+bash deploy/test-totals.sh "${logs[@]}" || status=1
+exit "$status"

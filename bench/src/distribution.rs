@@ -1,4 +1,4 @@
-//! Config distribution figures (SPEC §9): commit → every connected data plane's ACK with 1 and 8
+//! Config distribution figures (docs/benchmarks.md): commit → every connected data plane's ACK with 1 and 8
 //! real data-plane processes, and for 100,000 webhooks the snapshot build time, bytes on the wire,
 //! data-plane apply time, time to ready and resident memory.
 //!
@@ -487,7 +487,7 @@ async fn measure_changes(
             "deactivated"
         };
         sql.execute(
-            "INSERT INTO config_changes (revision, webhook_id, kind) VALUES ($1, $2::text::uuid, $3)",
+            "INSERT INTO config_changes (revision, resource_id, kind) VALUES ($1, $2::text::uuid, $3)",
             &[&revision, &webhook.to_string(), &kind],
         )
         .await?;
@@ -535,6 +535,7 @@ fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
                     last: i + 1 == total,
                     webhooks: part.iter().map(WebhookRoute::from).collect(),
                     committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+                    ..Default::default()
                 })),
             }
             .encode_to_vec()
@@ -551,6 +552,7 @@ fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
             upserts: upserts.iter().map(WebhookRoute::from).collect(),
             removals: vec![],
             committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+            ..Default::default()
         })),
     }
     .encode_to_vec()

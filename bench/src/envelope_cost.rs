@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use data_plane::envelope::{decode_payload, Accepted};
+use data_plane::{decode_payload, Accepted};
 use data_plane::{Route, RouteKey};
 use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, TriggerBinding};
 use gateway_shared::{AppId, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId};

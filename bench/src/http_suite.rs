@@ -1,4 +1,4 @@
-//! The HTTP scenarios of issue #8, side by side in one run: the same load generator, concurrency,
+//! The HTTP scenarios of docs/benchmarks.md, side by side in one run: the same load generator, concurrency,
 //! payloads and durations against bare hyper, the data plane (401 path, GENERIC, SLACK) and a minimal
 //! hyper → rdkafka forwarder on the same broker. Every server is a separate process.
 //!

@@ -1,4 +1,4 @@
-//! `gateway-bench`: the benchmark of issue #8. `deploy/bench.sh` is the one command that runs it all;
+//! `gateway-bench`: the benchmarks of docs/benchmarks.md. `deploy/bench.sh` is the one command that runs it all;
 //! every subcommand can also be run alone (see docs/benchmarks.md).
 
 #![forbid(unsafe_code)]
@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "gateway-bench",
-    about = "Webhook gateway benchmarks (issue #8)"
+    about = "Webhook gateway benchmarks (docs/benchmarks.md)"
 )]
 struct Cli {
     #[command(subcommand)]

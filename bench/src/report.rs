@@ -1,4 +1,4 @@
-//! The table: every figure with its baseline from the same run, the ratios against SPEC §9, and the
+//! The table: every figure with its baseline from the same run, the ratios against their targets, and the
 //! results section of docs/benchmarks.md (between marker comments, replaced whole on every run).
 
 use std::fmt::Write as _;
@@ -75,7 +75,7 @@ fn render(
             r.errors
         );
     }
-    let _ = writeln!(s, "\n| ratio (same run) | value | SPEC §9 target | |");
+    let _ = writeln!(s, "\n| ratio (same run) | value | target | |");
     let _ = writeln!(s, "|---|---:|---:|---|");
     // The median over rounds of the ratio within each round (both measured minutes apart at most).
     let ratio = |a: &str, b: &str| -> Option<f64> {
@@ -125,7 +125,7 @@ fn render(
             );
         }
     }
-    let _ = writeln!(s, "\n| config distribution | value | SPEC §9 target | |");
+    let _ = writeln!(s, "\n| config distribution | value | target | |");
     let _ = writeln!(s, "|---|---:|---:|---|");
     let _ = writeln!(
         s,

@@ -17,7 +17,7 @@ use tracing::{Instrument, Span};
 
 /// Labels of the call counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CallLabels {
+pub(crate) struct CallLabels {
     /// `/package.Service/Method`; `unknown` for paths no service serves (UNIMPLEMENTED), so the
     /// label set stays bounded whatever clients send.
     pub method: String,
@@ -27,7 +27,7 @@ pub struct CallLabels {
 
 /// The access log: a tower layer around every service of the server.
 #[derive(Clone)]
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     calls: Family<CallLabels, Counter>,
 }
 
@@ -77,7 +77,7 @@ impl<S> tower::Layer<S> for AccessLog {
 
 /// [`AccessLog`] around one service.
 #[derive(Clone)]
-pub struct AccessLogService<S> {
+pub(crate) struct AccessLogService<S> {
     inner: S,
     log: AccessLog,
 }
@@ -137,7 +137,7 @@ where
 
 /// A response body that writes the call's line when its trailers (or its end) arrive, or when it
 /// is dropped unfinished (the caller went away: CANCELLED).
-pub struct LoggedBody<B> {
+pub(crate) struct LoggedBody<B> {
     inner: B,
     pending: Option<(AccessLog, Call)>,
 }

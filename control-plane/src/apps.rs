@@ -12,8 +12,10 @@ use gateway_proto::v1 as pb;
 use gateway_proto::v1::app_service_server::AppService;
 use gateway_shared::{OrganizationId, WorkspaceId};
 
-use crate::api::{parse_uuid, AppScope, AppState, Page};
-use crate::auth::Permission;
+use crate::api::page::Page;
+use crate::api::{serve, AppState};
+use crate::auth::{Caller, Permission};
+use crate::scope::{parse_uuid, AppScope};
 use crate::error::{ApiError, ApiResult};
 
 /// One app and its counts, keyset-ordered by `(workspace_id, app_id)`.
@@ -90,8 +92,12 @@ impl AppService for Apps {
         &self,
         request: Request<pb::ListAppsRequest>,
     ) -> Result<Response<pb::ListAppsResponse>, Status> {
-        let caller = self.state.auth.authenticate(&request).await?;
-        let req = request.into_inner();
+        serve(&self.state.auth, request, |c, r| self.list(c, r)).await
+    }
+}
+
+impl Apps {
+    async fn list(&self, caller: Caller, req: pb::ListAppsRequest) -> ApiResult<pb::ListAppsResponse> {
         let organization_id = if req.organization_id.is_empty() {
             caller.organization_id
         } else {
@@ -129,9 +135,9 @@ impl AppService for Apps {
                 active_webhook_count: count(r.active_webhooks),
             })
             .collect();
-        Ok(Response::new(pb::ListAppsResponse {
+        Ok(pb::ListAppsResponse {
             apps,
             next_page_token,
-        }))
+        })
     }
 }

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use gateway_shared::crypto::Keyring;
+use gateway_shared::secret::value_or_file;
+use gateway_shared::settings::{parse_duration, parse_legacy_secs, Renamed};
 use gateway_shared::{OrganizationId, Secret};
 
 use crate::auth::jwt::{JwtKey, MIN_KEY_LEN};
@@ -28,9 +31,13 @@ pub struct Config {
     #[arg(long, env = "CP_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
-    /// Seconds shutdown waits for in-flight calls after SIGTERM before closing what is left.
-    #[arg(long, env = "CP_SHUTDOWN_GRACE_SECS", default_value_t = 25)]
-    pub shutdown_grace_secs: u64,
+    /// How long shutdown waits for in-flight calls after SIGTERM before closing what is left.
+    #[arg(long, env = "CP_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Deprecated: `--shutdown-grace` in seconds.
+    #[arg(long, env = "CP_SHUTDOWN_GRACE_SECS", hide = true, value_parser = parse_legacy_secs, conflicts_with = "shutdown_grace")]
+    pub shutdown_grace_secs: Option<Duration>,
 
     /// Master keys for encryption at rest.
     #[command(flatten)]
@@ -115,26 +122,16 @@ pub struct Loaded {
     pub bootstrap: Option<(Secret<String>, OrganizationId)>,
 }
 
+/// A secret setting from its value or its file; a problem is added to `problems`.
 fn read_secret(
     value: &Option<Secret<String>>,
     file: &Option<PathBuf>,
     what: &str,
     problems: &mut Vec<String>,
 ) -> Option<Secret<String>> {
-    match (value, file) {
-        (Some(v), _) => Some(v.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(Secret::new(text.trim().to_owned())),
-            Err(e) => {
-                problems.push(format!("cannot read {what} file {}: {e}", path.display()));
-                None
-            }
-        },
-        (None, None) => {
-            problems.push(format!("{what} is not configured"));
-            None
-        }
-    }
+    value_or_file(value.as_ref(), file.as_deref(), what)
+        .map_err(|problem| problems.push(problem))
+        .ok()
 }
 
 impl KeyringArgs {
@@ -164,7 +161,43 @@ impl KeyringArgs {
     }
 }
 
+const SHUTDOWN_GRACE: Renamed = Renamed {
+    old_flag: "shutdown-grace-secs",
+    old_env: "CP_SHUTDOWN_GRACE_SECS",
+    new_flag: "shutdown-grace",
+    new_env: "CP_SHUTDOWN_GRACE",
+};
+
 impl Config {
+    /// The settings `control-plane serve --database-url <database_url>` has with no other flag and
+    /// no environment: every default as documented, no secrets. Tests and tools start from it and
+    /// set what they need.
+    pub fn new(database_url: impl Into<String>) -> Config {
+        use clap::{Args, FromArgMatches};
+        let database_url: String = database_url.into();
+        // The defaults come from the flag definitions themselves, read without the environment.
+        let matches = Config::augment_args(clap::Command::new("control-plane"))
+            .mut_args(|arg| arg.env(None::<&str>))
+            .try_get_matches_from(["control-plane", "--database-url", database_url.as_str()]);
+        matches
+            .and_then(|m| Config::from_arg_matches(&m))
+            .expect("the built-in defaults of every setting parse")
+    }
+
+    /// Moves values given under the names renamed in this release (`CP_SHUTDOWN_GRACE_SECS`,
+    /// `CP_CONFIG_POLL_MS`, `CP_STREAM_HEARTBEAT_MS`) to their new settings, and returns one
+    /// deprecation warning for each, to be logged at start-up.
+    pub fn apply_renamed(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        SHUTDOWN_GRACE.apply(
+            &mut self.shutdown_grace_secs,
+            &mut self.shutdown_grace,
+            &mut warnings,
+        );
+        self.distribution.apply_renamed(&mut warnings);
+        warnings
+    }
+
     /// Checks every setting and loads the secrets; all problems are reported together.
     pub fn load(&self) -> anyhow::Result<Loaded> {
         let mut problems = Vec::new();
@@ -237,5 +270,94 @@ impl Config {
                 problems.join("\n  - ")
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        use clap::Parser;
+        let argv = ["control-plane", "--database-url", "postgres://db/x"];
+        Serve::try_parse_from(argv.iter().chain(args)).map(|s| s.config)
+    }
+
+    #[test]
+    fn new_has_the_documented_defaults() {
+        let c = Config::new("postgres://db/x");
+        assert_eq!(c.database_url, "postgres://db/x");
+        assert_eq!(c.listen, "127.0.0.1:50051".parse().expect("addr"));
+        assert_eq!(c.db_pool_size, 16);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(c.distribution.config_poll_interval, Duration::from_secs(1));
+        assert_eq!(c.distribution.stream_heartbeat, Duration::from_secs(10));
+        assert_eq!(c.distribution.snapshot_chunk, 1000);
+        assert_eq!(
+            c.failed_triggers.failed_trigger_max_age,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert!(c.jwt_signing_key.is_none() && c.keys.master_keys.is_none());
+        assert!(!c.migrate_on_start);
+    }
+
+    #[test]
+    fn durations_take_units_and_the_old_names_still_work_with_a_warning() {
+        let mut c = parse(&[
+            "--shutdown-grace",
+            "3s",
+            "--config-poll-interval",
+            "250ms",
+            "--stream-heartbeat",
+            "2s",
+        ])
+        .expect("parses");
+        assert!(c.apply_renamed().is_empty());
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(
+            c.distribution.config_poll_interval,
+            Duration::from_millis(250)
+        );
+        assert_eq!(c.distribution.stream_heartbeat, Duration::from_secs(2));
+
+        let mut old = parse(&[
+            "--shutdown-grace-secs",
+            "20",
+            "--config-poll-ms",
+            "500",
+            "--stream-heartbeat-ms",
+            "60000",
+        ])
+        .expect("the old names parse");
+        let warnings = old.apply_renamed();
+        assert_eq!(old.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(
+            old.distribution.config_poll_interval,
+            Duration::from_millis(500)
+        );
+        assert_eq!(old.distribution.stream_heartbeat, Duration::from_secs(60));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        for (old_env, new_env) in [
+            ("CP_SHUTDOWN_GRACE_SECS", "CP_SHUTDOWN_GRACE"),
+            ("CP_CONFIG_POLL_MS", "CP_CONFIG_POLL_INTERVAL"),
+            ("CP_STREAM_HEARTBEAT_MS", "CP_STREAM_HEARTBEAT"),
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(old_env)
+                    && w.contains(new_env)
+                    && w.contains("deprecated")),
+                "{old_env}: {warnings:?}"
+            );
+        }
+        assert!(
+            parse(&["--config-poll-ms", "500", "--config-poll-interval", "1s"]).is_err(),
+            "an old and a new name for one setting are refused"
+        );
     }
 }

@@ -8,6 +8,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::reasons;
+
 /// The `domain` of every ErrorInfo this service sends.
 pub const ERROR_DOMAIN: &str = "webhook-gateway.control-plane";
 
@@ -93,7 +95,7 @@ impl ApiError {
     /// The webhook does not exist in the caller's scope.
     pub fn webhook_not_found() -> Self {
         Self::NotFound {
-            reason: "WEBHOOK_NOT_FOUND",
+            reason: reasons::WEBHOOK_NOT_FOUND,
             what: "webhook",
         }
     }
@@ -107,15 +109,15 @@ impl ApiError {
     pub fn code_and_reason(&self) -> (Code, &'static str) {
         match self {
             Self::Unauthenticated { reason, .. } => (Code::Unauthenticated, reason),
-            Self::RoleForbidden { .. } => (Code::PermissionDenied, "ROLE_FORBIDDEN"),
-            Self::ScopeForbidden { .. } => (Code::PermissionDenied, "SCOPE_FORBIDDEN"),
+            Self::RoleForbidden { .. } => (Code::PermissionDenied, reasons::ROLE_FORBIDDEN),
+            Self::ScopeForbidden { .. } => (Code::PermissionDenied, reasons::SCOPE_FORBIDDEN),
             Self::Invalid { reason, .. } => (Code::InvalidArgument, reason),
             Self::NotFound { reason, .. } => (Code::NotFound, reason),
-            Self::WebhookNameTaken(_) => (Code::AlreadyExists, "WEBHOOK_NAME_TAKEN"),
+            Self::WebhookNameTaken(_) => (Code::AlreadyExists, reasons::WEBHOOK_NAME_TAKEN),
             Self::Precondition { reason, .. } => (Code::FailedPrecondition, reason),
-            Self::BrokerUnavailable(_) => (Code::Unavailable, "BROKER_UNAVAILABLE"),
-            Self::Unavailable(_) => (Code::Unavailable, "DATABASE_UNAVAILABLE"),
-            Self::Internal(_) => (Code::Internal, "INTERNAL"),
+            Self::BrokerUnavailable(_) => (Code::Unavailable, reasons::BROKER_UNAVAILABLE),
+            Self::Unavailable(_) => (Code::Unavailable, reasons::DATABASE_UNAVAILABLE),
+            Self::Internal(_) => (Code::Internal, reasons::INTERNAL),
         }
     }
 

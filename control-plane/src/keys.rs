@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use gateway_shared::crypto::{Aad, Keyring};
 
-use crate::api::AppScope;
-use crate::config_params::param_aad;
-use crate::schema::{config_params, webhooks};
+use crate::actions::keys::hmac_key_aad;
+use crate::config_params::store::param_aad;
+use crate::schema::{config_params, hmac_keys, webhooks};
+use crate::scope::AppScope;
 use crate::webhooks::secrets::{columns, webhook_aad};
 
 /// What a rotation did.
@@ -48,8 +49,8 @@ type SealedColumns = (
     Option<Vec<u8>>,
 );
 
-/// Re-seals every webhook secret, API key and SECRET config param not under the primary key, one
-/// row per short transaction (rows are locked while re-sealed, so concurrent writes are safe).
+/// Re-seals every webhook secret, API key, SECRET config param and HMAC key not under the primary
+/// key, one row per short transaction (rows are locked while re-sealed, so concurrent writes are safe).
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
@@ -80,51 +81,40 @@ pub async fn rotate(
                 let Some((id, api_key, template, resolved, previous)) = row else {
                     return Ok(report);
                 };
-                let api_key = reseal(
-                    &keyring,
-                    Some(api_key),
-                    &webhook_aad(id, columns::API_KEY),
-                    &mut report,
-                )?;
+                let aad = |column| webhook_aad(id, column);
+                let api_key = reseal(&keyring, Some(api_key), &aad(columns::API_KEY), &mut report)?;
                 let template = reseal(
                     &keyring,
                     template,
-                    &webhook_aad(id, columns::SECRET_TEMPLATE),
+                    &aad(columns::SECRET_TEMPLATE),
                     &mut report,
                 )?;
                 let resolved = reseal(
                     &keyring,
                     resolved,
-                    &webhook_aad(id, columns::SECRET_RESOLVED),
+                    &aad(columns::SECRET_RESOLVED),
                     &mut report,
                 )?;
                 let previous = reseal(
                     &keyring,
                     previous,
-                    &webhook_aad(id, columns::PREVIOUS_SECRET),
+                    &aad(columns::PREVIOUS_SECRET),
                     &mut report,
                 )?;
-                if let Some(v) = api_key {
+                if api_key.is_some()
+                    || template.is_some()
+                    || resolved.is_some()
+                    || previous.is_some()
+                {
+                    // `None` leaves a column as it is.
                     diesel::update(webhooks::table.find(id))
-                        .set(webhooks::api_key_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = template {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::secret_template_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = resolved {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::secret_resolved_ciphertext.eq(v))
-                        .execute(conn)
-                        .await?;
-                }
-                if let Some(v) = previous {
-                    diesel::update(webhooks::table.find(id))
-                        .set(webhooks::previous_secret_resolved_ciphertext.eq(v))
+                        .set((
+                            api_key.map(|v| webhooks::api_key_ciphertext.eq(v)),
+                            template.map(|v| webhooks::secret_template_ciphertext.eq(Some(v))),
+                            resolved.map(|v| webhooks::secret_resolved_ciphertext.eq(Some(v))),
+                            previous
+                                .map(|v| webhooks::previous_secret_resolved_ciphertext.eq(Some(v))),
+                        ))
                         .execute(conn)
                         .await?;
                 }
@@ -158,6 +148,32 @@ pub async fn rotate(
                 if let Some(v) = reseal(&keyring, sealed.flatten(), &aad, &mut report)? {
                     diesel::update(config_params::table.find(key))
                         .set(config_params::value_ciphertext.eq(v))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(report)
+            })
+            .await?;
+    }
+    let key_ids: Vec<Uuid> = hmac_keys::table
+        .select(hmac_keys::id)
+        .order(hmac_keys::id)
+        .load(conn)
+        .await?;
+    for id in key_ids {
+        let keyring = keyring.clone();
+        report = conn
+            .transaction(async move |conn| -> anyhow::Result<RotationReport> {
+                let sealed: Option<Vec<u8>> = hmac_keys::table
+                    .find(id)
+                    .select(hmac_keys::value_ciphertext)
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if let Some(v) = reseal(&keyring, sealed, &hmac_key_aad(id), &mut report)? {
+                    diesel::update(hmac_keys::table.find(id))
+                        .set(hmac_keys::value_ciphertext.eq(v))
                         .execute(conn)
                         .await?;
                 }

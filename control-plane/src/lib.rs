@@ -1,25 +1,38 @@
 //! The control plane: a tonic gRPC service over Postgres. `main` parses [`Config`] and calls [`run`];
 //! tests call the same `run` with a listener bound to port 0.
+//!
+//! The public surface is what the binary, the tests, `e2e/` and `bench/` use: [`Config`] and its
+//! settings, [`run`], the database commands ([`db::migrate`], [`keys::rotate`],
+//! [`auth::tokens::issue`]), the read side data planes are served from ([`snapshot`],
+//! [`revision::current`]), the stable error [`reasons`] and the admin listener's paths ([`ADMIN_PATHS`]).
+//! Everything else is crate-private; the
+//! layout is described in docs/control-plane.md, "Code layout".
 
-pub mod access_log;
-pub mod api;
-pub mod apps;
+mod access_log;
+mod actions;
+mod api;
+mod apps;
 pub mod auth;
 pub mod config;
-pub mod config_params;
-pub mod console;
+mod config_params;
+mod console;
 pub mod db;
 pub mod distribution;
-pub mod error;
+mod error;
 pub mod failed_triggers;
 pub mod keys;
-pub mod metrics;
+mod metrics;
+pub mod reasons;
 pub mod revision;
-pub mod schema;
-pub mod server;
+mod schema;
+mod scope;
+mod server;
 pub mod snapshot;
-pub mod triggers;
-pub mod webhooks;
+mod triggers;
+mod webhooks;
 
 pub use config::Config;
+pub use console::CONTENT_SECURITY_POLICY;
+pub use error::ERROR_DOMAIN;
+pub use metrics::PATHS as ADMIN_PATHS;
 pub use server::run;

@@ -1,4 +1,5 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use gateway_shared::deploy_facts::{self, Listener};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -55,8 +56,29 @@ enum Command {
     },
 }
 
+/// The listeners of `serve`, for `--print-config-schema` (deploy/README.md).
+const LISTENERS: &[Listener] = &[
+    Listener {
+        env: "CP_LISTEN",
+        protocol: "grpc",
+        paths: &[],
+        grpc_health: true,
+    },
+    Listener {
+        env: "CP_METRICS_LISTEN",
+        protocol: "http",
+        paths: control_plane::ADMIN_PATHS,
+        grpc_health: false,
+    },
+];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(deploy_facts::FLAG) {
+        let facts = deploy_facts::describe(&Cli::command(), LISTENERS, &["RUST_LOG"]);
+        println!("{facts:#}");
+        return Ok(());
+    }
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

@@ -13,9 +13,16 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Prometheus / OpenMetrics text.
+pub const METRICS: &str = "/metrics";
+/// Liveness: 200 while the process serves (the listener opens after migrations).
+pub const HEALTHZ: &str = "/healthz";
+/// Every path the admin listener serves.
+pub const PATHS: &[&str] = &[METRICS, HEALTHZ];
+
 fn respond(registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
-        "/metrics" => {
+        METRICS => {
             let mut text = String::new();
             match prometheus_client::encoding::text::encode(&mut text, registry) {
                 Ok(()) => (
@@ -33,7 +40,7 @@ fn respond(registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>
                 }
             }
         }
-        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".into()),
+        HEALTHZ => (StatusCode::OK, "text/plain", "ok\n".into()),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -46,7 +53,11 @@ fn respond(registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>
 }
 
 /// Serves the admin endpoints until `shutdown`.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {

@@ -2,8 +2,9 @@
 //!
 //! Every write that changes what data planes serve calls [`record_change`] inside its transaction:
 //! it bumps the single `config_revision` row (whose row lock also orders concurrent writers, so
-//! revisions commit in increasing order), writes one `config_changes` row per webhook touched, and
-//! sends `NOTIFY config_revision, '<revision>'` (delivered at commit) for replicas that listen.
+//! revisions commit in increasing order), writes one `config_changes` row per object touched (a
+//! webhook, an action or an HMAC key: the [`Resource`] of its [`ChangeKind`]), and sends
+//! `NOTIFY config_revision, '<revision>'` (delivered at commit) for replicas that listen.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -12,12 +13,45 @@ use uuid::Uuid;
 use crate::schema::{config_changes, config_revision};
 
 /// The Postgres notification channel that carries each committed revision.
-pub const NOTIFY_CHANNEL: &str = "config_revision";
+pub(crate) const NOTIFY_CHANNEL: &str = "config_revision";
 
-/// Why a webhook's config changed; stored in `config_changes.kind`. Consumers treat every kind the
-/// same way: re-read the webhook; if it is gone or not ACTIVE, data planes must drop it.
+/// What kind of object a change-log row names; stored in `config_changes.resource`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    /// A webhook (ingest planes).
+    Webhook,
+    /// An action (dispatch planes).
+    Action,
+    /// An HMAC key (dispatch planes).
+    HmacKey,
+}
+
+impl Resource {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Webhook => "webhook",
+            Resource::Action => "action",
+            Resource::HmacKey => "hmac_key",
+        }
+    }
+
+    /// The resource of a stored text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "webhook" => Some(Resource::Webhook),
+            "action" => Some(Resource::Action),
+            "hmac_key" => Some(Resource::HmacKey),
+            _ => None,
+        }
+    }
+}
+
+/// Why an object's config changed; stored in `config_changes.kind`. Consumers treat every kind of
+/// one resource the same way: re-read the object; if it is gone (or, for a webhook, not ACTIVE; for
+/// an HMAC key, revoked), data planes must drop it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
+pub(crate) enum ChangeKind {
     /// Created.
     Created,
     /// Name, description, correlation path or options changed.
@@ -36,6 +70,16 @@ pub enum ChangeKind {
     Activated,
     /// Trigger deactivated.
     Deactivated,
+    /// Action registered.
+    ActionRegistered,
+    /// Action description, URL or schema changed.
+    ActionUpdated,
+    /// Action deleted.
+    ActionDeleted,
+    /// HMAC key created.
+    HmacKeyCreated,
+    /// HMAC key revoked.
+    HmacKeyRevoked,
 }
 
 impl ChangeKind {
@@ -51,19 +95,43 @@ impl ChangeKind {
             ChangeKind::BindingsCommitted => "bindings_committed",
             ChangeKind::Activated => "activated",
             ChangeKind::Deactivated => "deactivated",
+            ChangeKind::ActionRegistered => "action_registered",
+            ChangeKind::ActionUpdated => "action_updated",
+            ChangeKind::ActionDeleted => "action_deleted",
+            ChangeKind::HmacKeyCreated => "hmac_key_created",
+            ChangeKind::HmacKeyRevoked => "hmac_key_revoked",
+        }
+    }
+
+    /// The kind of object this change is about.
+    pub fn resource(self) -> Resource {
+        match self {
+            ChangeKind::ActionRegistered
+            | ChangeKind::ActionUpdated
+            | ChangeKind::ActionDeleted => Resource::Action,
+            ChangeKind::HmacKeyCreated | ChangeKind::HmacKeyRevoked => Resource::HmacKey,
+            ChangeKind::Created
+            | ChangeKind::Updated
+            | ChangeKind::Deleted
+            | ChangeKind::SecretSet
+            | ChangeKind::SecretResolved
+            | ChangeKind::ApiKeyReset
+            | ChangeKind::BindingsCommitted
+            | ChangeKind::Activated
+            | ChangeKind::Deactivated => Resource::Webhook,
         }
     }
 }
 
-/// Bumps the global revision and logs `kind` for each webhook in `webhooks` (duplicates are logged
-/// once). Must run inside the transaction that makes the change. Returns the new revision; with no
-/// webhooks it does nothing and returns `None`.
-pub async fn record_change(
+/// Bumps the global revision and logs `kind` for each object in `ids` (webhooks, actions or HMAC
+/// keys, as `kind` says; duplicates are logged once). Must run inside the transaction that makes the
+/// change. Returns the new revision; with no ids it does nothing and returns `None`.
+pub(crate) async fn record_change(
     conn: &mut AsyncPgConnection,
-    webhooks: &[Uuid],
+    ids: &[Uuid],
     kind: ChangeKind,
 ) -> QueryResult<Option<i64>> {
-    let mut ids: Vec<Uuid> = webhooks.to_vec();
+    let mut ids: Vec<Uuid> = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
@@ -79,7 +147,8 @@ pub async fn record_change(
         .map(|id| {
             (
                 config_changes::revision.eq(revision),
-                config_changes::webhook_id.eq(*id),
+                config_changes::resource.eq(kind.resource().as_str()),
+                config_changes::resource_id.eq(*id),
                 config_changes::kind.eq(kind.as_str()),
             )
         })

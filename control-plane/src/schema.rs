@@ -11,9 +11,10 @@ diesel::table! {
     config_changes (id) {
         id -> BigInt,
         revision -> BigInt,
-        webhook_id -> Uuid,
+        resource_id -> Uuid,
         kind -> Text,
         committed_at -> Timestamptz,
+        resource -> Text,
     }
 }
 
@@ -122,3 +123,32 @@ diesel::table! {
 
 diesel::joinable!(failed_triggers -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, failed_triggers);
+
+diesel::table! {
+    actions (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        workspace_id -> Uuid,
+        app_id -> Uuid,
+        name -> Text,
+        description -> Text,
+        webhook_url -> Text,
+        json_schema -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        validated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    hmac_keys (id) {
+        id -> Uuid,
+        organization_id -> Uuid,
+        workspace_id -> Uuid,
+        app_id -> Uuid,
+        label -> Text,
+        value_ciphertext -> Binary,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}

@@ -33,10 +33,13 @@ use crate::webhooks::Webhooks;
 
 /// Serves the control plane on `listener` until `shutdown` is cancelled.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    for warning in config.apply_renamed() {
+        tracing::warn!("{warning}");
+    }
     let loaded = config.load()?;
     if config.migrate_on_start {
         let applied = crate::db::migrate(&config.database_url).await?;
@@ -80,7 +83,7 @@ pub async fn run(
         Arc::new(PgConfigStore::new(pool, keyring)),
         WatcherConfig {
             database_url: config.database_url.clone(),
-            poll_interval: Duration::from_millis(args.config_poll_ms.max(10)),
+            poll_interval: args.config_poll_interval.max(Duration::from_millis(10)),
             max_history: crate::distribution::state::DEFAULT_HISTORY,
         },
         &mut registry,
@@ -88,7 +91,7 @@ pub async fn run(
     );
     let distribution_service = distribution.service(
         StreamSettings {
-            heartbeat: Duration::from_millis(args.stream_heartbeat_ms.max(100)),
+            heartbeat: args.stream_heartbeat.max(Duration::from_millis(100)),
             chunk_size: args.snapshot_chunk.max(1),
         },
         state.auth.clone(),
@@ -185,7 +188,7 @@ pub async fn run(
         );
     // After SIGTERM the server stops accepting and waits for in-flight calls (config streams end
     // on the same signal); whatever still runs after the grace period is cut.
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let grace = config.shutdown_grace;
     tokio::select! {
         served = server => served?,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

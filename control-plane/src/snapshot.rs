@@ -1,5 +1,5 @@
 //! Builds what data planes serve from the database: one webhook's [`WebhookConfig`], or a full
-//! [`ConfigSnapshot`] of every ACTIVE webhook at one revision. Config distribution (issue 5) streams
+//! [`ConfigSnapshot`] of every ACTIVE webhook at one revision. Config distribution (`distribution`) streams
 //! these; this module only reads.
 
 use diesel::prelude::*;
@@ -15,7 +15,7 @@ use gateway_shared::{AppId, OrganizationId, Secret, TriggerState, WebhookId, Wor
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::webhooks;
-use crate::triggers::{bindings_of, BindingRow};
+use crate::triggers::store::{bindings_of, BindingRow};
 use crate::webhooks::secrets::{columns, SecretValue};
 use crate::webhooks::store::WebhookRow;
 
@@ -134,33 +134,35 @@ pub async fn config_snapshot(
         .read_only()
         .run(async move |conn| -> ApiResult<ConfigSnapshot> {
             let version = crate::revision::current(conn).await?;
-            let mut query = webhooks::table
-                .filter(webhooks::state.eq(TriggerState::Active.as_str()))
-                .select(WebhookRow::as_select())
-                .order(webhooks::id)
-                .into_boxed();
-            if let Some(org) = organization {
-                query = query.filter(webhooks::organization_id.eq(org.0));
-            }
-            let rows: Vec<WebhookRow> = query.load(conn).await?;
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            let mut bindings = bindings_of(conn, &ids).await?;
-            let now = chrono::Utc::now();
-            let webhooks = rows
-                .iter()
-                .map(|r| {
-                    build(
-                        &keyring,
-                        r,
-                        &bindings.remove(&r.id).unwrap_or_default(),
-                        now,
-                    )
-                })
-                .collect::<ApiResult<_>>()?;
+            let webhooks = active_webhooks(conn, &keyring, organization).await?;
             Ok(ConfigSnapshot {
                 version: u64::try_from(version).unwrap_or(0),
                 webhooks,
             })
         })
         .await
+}
+
+/// Every ACTIVE webhook (of one organization, or all), by id. Run it inside a consistent-read
+/// transaction that also reads the revision.
+pub async fn active_webhooks(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    organization: Option<OrganizationId>,
+) -> ApiResult<Vec<WebhookConfig>> {
+    let mut query = webhooks::table
+        .filter(webhooks::state.eq(TriggerState::Active.as_str()))
+        .select(WebhookRow::as_select())
+        .order(webhooks::id)
+        .into_boxed();
+    if let Some(org) = organization {
+        query = query.filter(webhooks::organization_id.eq(org.0));
+    }
+    let rows: Vec<WebhookRow> = query.load(conn).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut bindings = bindings_of(conn, &ids).await?;
+    let now = chrono::Utc::now();
+    rows.iter()
+        .map(|r| build(keyring, r, &bindings.remove(&r.id).unwrap_or_default(), now))
+        .collect()
 }

@@ -17,6 +17,15 @@ use crate::metrics::Metrics;
 use crate::publish::Publisher;
 use crate::routing::Routes;
 
+/// Liveness: 200 unless the Kafka producer failed fatally.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: 200 once a config snapshot is loaded, 503 while shutting down.
+pub const READYZ: &str = "/readyz";
+/// Prometheus / OpenMetrics text.
+pub const METRICS: &str = "/metrics";
+/// Every path the admin listener serves.
+pub const PATHS: &[&str] = &[HEALTHZ, READYZ, METRICS];
+
 /// What the admin endpoints report.
 pub struct AdminState {
     /// The routing table: ready once a snapshot is loaded.
@@ -25,7 +34,7 @@ pub struct AdminState {
     pub draining: AtomicBool,
     /// Metrics to expose.
     pub metrics: Arc<Metrics>,
-    /// The producer (liveness fails on a fatal producer error).
+    /// The producer (liveness fails while a fatally failed producer is not replaced).
     pub publisher: Arc<Publisher>,
     /// The config stream (for the connection gauge).
     pub stream: Arc<crate::distribution::StreamStatus>,
@@ -36,24 +45,24 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body, content_type) = match req.uri().path() {
-        "/healthz" if state.publisher.is_fatal() => (
+        HEALTHZ if state.publisher.is_fatal() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "kafka producer failed fatally; restart".to_owned(),
+            "kafka producer failed fatally and is not replaced yet".to_owned(),
             "text/plain",
         ),
-        "/healthz" => (StatusCode::OK, "ok".to_owned(), "text/plain"),
-        "/readyz" if state.draining.load(Ordering::Acquire) => (
+        HEALTHZ => (StatusCode::OK, "ok".to_owned(), "text/plain"),
+        READYZ if state.draining.load(Ordering::Acquire) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting down".to_owned(),
             "text/plain",
         ),
-        "/readyz" if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
-        "/readyz" => (
+        READYZ if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
+        READYZ => (
             StatusCode::SERVICE_UNAVAILABLE,
             "no config snapshot loaded yet".to_owned(),
             "text/plain",
         ),
-        "/metrics" => (
+        METRICS => (
             StatusCode::OK,
             state.metrics.encode(
                 &state.routes,

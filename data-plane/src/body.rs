@@ -1,7 +1,7 @@
-//! Reading a request body under a size limit and a deadline (SPEC §4 step 3). The declared
-//! `Content-Length` is checked before anything is read; a lying or absent one (chunked, HTTP/2
-//! streams) is cut off as soon as the running total passes the limit, so no more than `limit` bytes
-//! are ever buffered.
+//! Reading a request body under a size limit and a deadline (docs/data-plane.md, "HTTP contract"
+//! step 4). The declared `Content-Length` is checked before anything is read; a lying or absent one
+//! (chunked, HTTP/2 streams) is cut off as soon as the running total passes the limit, so no more
+//! than `limit` bytes are ever buffered.
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body;

@@ -5,14 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use gateway_shared::settings::{parse_duration, parse_property};
+use gateway_shared::secret::value_or_file;
+use gateway_shared::settings::{
+    parse_duration, parse_legacy_millis, parse_legacy_secs, parse_property, Renamed,
+};
+use gateway_shared::Secret;
 
 /// Settings of the data plane. Every flag has an environment variable; see docs/data-plane.md.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
     /// The config stream from the control plane.
     #[command(flatten)]
-    pub stream: crate::distribution::StreamArgs,
+    pub stream: StreamArgs,
 
     /// Public listener (`/webhooks/incoming/**`).
     #[arg(long, env = "DP_LISTEN", default_value = "0.0.0.0:8080")]
@@ -41,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "DP_KAFKA_MESSAGE_TIMEOUT", value_parser = parse_duration)]
     pub kafka_message_timeout: Option<Duration>,
 
+    /// How long every record may fail, while the broker answers metadata requests, before the
+    /// producer is replaced by a new one (a fatal producer error replaces it at once).
+    #[arg(long, env = "DP_KAFKA_PRODUCER_WEDGED_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub kafka_producer_wedged_after: Duration,
+
     /// Most records the producer holds in its local queue; beyond it requests get 503 at once.
     #[arg(long, env = "DP_PRODUCER_QUEUE_MESSAGES", default_value_t = 100_000)]
     pub producer_queue_messages: u32,
@@ -63,9 +72,13 @@ pub struct Config {
     #[arg(long = "kafka-property", env = "DP_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
     pub kafka_properties: Vec<(String, String)>,
 
-    /// Seconds announced in `Retry-After` when the broker cannot take an event.
-    #[arg(long, env = "DP_RETRY_AFTER_SECS", default_value_t = 5)]
-    pub retry_after_secs: u32,
+    /// Time announced in `Retry-After` (whole seconds) when the broker cannot take an event.
+    #[arg(long, env = "DP_RETRY_AFTER", default_value = "5s", value_parser = parse_duration)]
+    pub retry_after: Duration,
+
+    /// Deprecated: `--retry-after` in seconds.
+    #[arg(long, env = "DP_RETRY_AFTER_SECS", hide = true, value_parser = parse_legacy_secs, conflicts_with = "retry_after")]
+    pub retry_after_secs: Option<Duration>,
 
     /// Largest accepted request body in bytes (default 1 MiB).
     #[arg(long, env = "DP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -109,11 +122,138 @@ pub struct Config {
     pub log_json: bool,
 }
 
+/// Settings of the config stream (all optional: without a control-plane URL the data plane serves
+/// only what `--snapshot-file` loaded).
+#[derive(Clone, Debug, clap::Args)]
+pub struct StreamArgs {
+    /// Control plane gRPC URL (`http://…` on loopback, `https://…` with TLS).
+    #[arg(long, env = "DP_CONTROL_PLANE_URL")]
+    pub control_plane_url: Option<String>,
+
+    /// API token with role DATA_PLANE (exchanged for a JWT on every connect).
+    #[arg(
+        long,
+        env = "DP_CONTROL_PLANE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "control_plane_token_file"
+    )]
+    pub control_plane_token: Option<Secret<String>>,
+
+    /// File holding the DATA_PLANE API token.
+    #[arg(long, env = "DP_CONTROL_PLANE_TOKEN_FILE")]
+    pub control_plane_token_file: Option<PathBuf>,
+
+    /// PEM CA certificate that signs the control plane's TLS certificate.
+    #[arg(long, env = "DP_CONTROL_PLANE_CA_FILE")]
+    pub control_plane_ca_file: Option<PathBuf>,
+
+    /// TLS server name to verify when it differs from the URL's host.
+    #[arg(long, env = "DP_CONTROL_PLANE_TLS_DOMAIN")]
+    pub control_plane_tls_domain: Option<String>,
+
+    /// This data plane's name in the control plane's view (default: $HOSTNAME).
+    #[arg(long, env = "DP_ID")]
+    pub data_plane_id: Option<String>,
+
+    /// Keep the last good config here (encrypted with a key derived from the token) and cold-start
+    /// from it when the control plane is unreachable.
+    #[arg(long, env = "DP_SNAPSHOT_CACHE")]
+    pub snapshot_cache: Option<PathBuf>,
+
+    /// Time between heartbeats on the config stream (at least 100ms); the control plane silent for
+    /// three of them means a dead stream.
+    #[arg(long, env = "DP_STREAM_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
+    pub stream_heartbeat: Duration,
+
+    /// Deprecated: `--stream-heartbeat` in milliseconds.
+    #[arg(long, env = "DP_STREAM_HEARTBEAT_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "stream_heartbeat")]
+    pub stream_heartbeat_ms: Option<Duration>,
+
+    /// Most payload bytes a failed-trigger report keeps (longer bodies are cut and cannot be
+    /// replayed).
+    #[arg(long, env = "DP_FAILED_TRIGGER_PAYLOAD_BYTES", default_value_t = 64 * 1024)]
+    pub failed_trigger_payload_bytes: usize,
+
+    /// Most bytes of failed-trigger reports held while the control plane is slow or away; beyond
+    /// it reports are dropped (and counted).
+    #[arg(long, env = "DP_FAILED_TRIGGER_BUFFER_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub failed_trigger_buffer_bytes: usize,
+
+    /// How long a failed-trigger batch waits for more reports before it is sent.
+    #[arg(long, env = "DP_FAILED_TRIGGER_LINGER", default_value = "200ms", value_parser = parse_duration)]
+    pub failed_trigger_linger: Duration,
+
+    /// Deprecated: `--failed-trigger-linger` in milliseconds.
+    #[arg(long, env = "DP_FAILED_TRIGGER_LINGER_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "failed_trigger_linger")]
+    pub failed_trigger_linger_ms: Option<Duration>,
+}
+
+impl StreamArgs {
+    /// Problems with these settings (reported with the rest of the config).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.control_plane_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push("--control-plane-url must start with http:// or https://".into());
+            }
+            if self.control_plane_token.is_none() && self.control_plane_token_file.is_none() {
+                problems.push(
+                    "--control-plane-url needs --control-plane-token or --control-plane-token-file"
+                        .into(),
+                );
+            }
+            if self.failed_trigger_payload_bytes > 4 * 1024 * 1024 {
+                problems.push("--failed-trigger-payload-bytes must be at most 4194304".into());
+            }
+        } else if self.snapshot_cache.is_some() {
+            problems.push("--snapshot-cache needs --control-plane-url".into());
+        }
+        if let Some(f) = &self.control_plane_ca_file {
+            if !f.is_file() {
+                problems.push(format!(
+                    "--control-plane-ca-file {} is not a readable file",
+                    f.display()
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The DATA_PLANE API token, from `--control-plane-token` or its file.
+    pub(crate) fn token(&self) -> anyhow::Result<Secret<String>> {
+        value_or_file(
+            self.control_plane_token.as_ref(),
+            self.control_plane_token_file.as_deref(),
+            "control-plane token (DP_CONTROL_PLANE_TOKEN or DP_CONTROL_PLANE_TOKEN_FILE)",
+        )
+        .map_err(anyhow::Error::msg)
+    }
+}
+
 #[derive(Parser)]
 struct Standalone {
     #[command(flatten)]
     config: Config,
 }
+
+const RETRY_AFTER: Renamed = Renamed {
+    old_flag: "retry-after-secs",
+    old_env: "DP_RETRY_AFTER_SECS",
+    new_flag: "retry-after",
+    new_env: "DP_RETRY_AFTER",
+};
+const STREAM_HEARTBEAT: Renamed = Renamed {
+    old_flag: "stream-heartbeat-ms",
+    old_env: "DP_STREAM_HEARTBEAT_MS",
+    new_flag: "stream-heartbeat",
+    new_env: "DP_STREAM_HEARTBEAT",
+};
+const FAILED_TRIGGER_LINGER: Renamed = Renamed {
+    old_flag: "failed-trigger-linger-ms",
+    old_env: "DP_FAILED_TRIGGER_LINGER_MS",
+    new_flag: "failed-trigger-linger",
+    new_env: "DP_FAILED_TRIGGER_LINGER",
+};
 
 impl Config {
     /// Parses flags (first item is the program name is NOT expected) the way the binary does, with
@@ -126,6 +266,30 @@ impl Config {
         let argv = std::iter::once(std::ffi::OsString::from("data-plane"))
             .chain(args.into_iter().map(Into::into));
         Standalone::try_parse_from(argv).map(|s| s.config)
+    }
+
+    /// Moves values given under the names renamed in this release (`DP_RETRY_AFTER_SECS`,
+    /// `DP_STREAM_HEARTBEAT_MS`, `DP_FAILED_TRIGGER_LINGER_MS`) to their new settings, and returns
+    /// one deprecation warning for each, to be logged at start-up.
+    pub fn apply_renamed(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        RETRY_AFTER.apply(
+            &mut self.retry_after_secs,
+            &mut self.retry_after,
+            &mut warnings,
+        );
+        let stream = &mut self.stream;
+        STREAM_HEARTBEAT.apply(
+            &mut stream.stream_heartbeat_ms,
+            &mut stream.stream_heartbeat,
+            &mut warnings,
+        );
+        FAILED_TRIGGER_LINGER.apply(
+            &mut stream.failed_trigger_linger_ms,
+            &mut stream.failed_trigger_linger,
+            &mut warnings,
+        );
+        warnings
     }
 
     /// Every problem with the settings, reported together.
@@ -153,6 +317,13 @@ impl Config {
                 "--kafka-message-timeout must be between --produce-timeout and 1h".to_owned(),
             );
         }
+        if self.kafka_producer_wedged_after < self.produce_timeout
+            || self.kafka_producer_wedged_after > Duration::from_secs(3600)
+        {
+            problems.push(
+                "--kafka-producer-wedged-after must be between --produce-timeout and 1h".to_owned(),
+            );
+        }
         if self.producer_queue_messages == 0 {
             problems.push("--producer-queue-messages must be at least 1".to_owned());
         }
@@ -167,6 +338,9 @@ impl Config {
         }
         if self.max_header_bytes < 8192 {
             problems.push("--max-header-bytes must be at least 8192".to_owned());
+        }
+        if self.retry_after.subsec_nanos() != 0 {
+            problems.push("--retry-after must be whole seconds".to_owned());
         }
         if self.header_read_timeout.is_zero() {
             problems.push("--header-read-timeout must be positive".to_owned());
@@ -240,5 +414,55 @@ mod tests {
         .expect("parses");
         let problems = c.validate().expect_err("invalid");
         assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn durations_take_units_and_the_old_names_still_work_with_a_warning() {
+        let mut c = Config::from_args([
+            "--retry-after",
+            "7s",
+            "--stream-heartbeat",
+            "2s",
+            "--failed-trigger-linger",
+            "50ms",
+        ])
+        .expect("parses");
+        assert!(c.apply_renamed().is_empty());
+        assert_eq!(c.retry_after, Duration::from_secs(7));
+        assert_eq!(c.stream.stream_heartbeat, Duration::from_secs(2));
+        assert_eq!(c.stream.failed_trigger_linger, Duration::from_millis(50));
+
+        let mut old = Config::from_args([
+            "--retry-after-secs",
+            "9",
+            "--stream-heartbeat-ms",
+            "2500",
+            "--failed-trigger-linger-ms",
+            "75",
+        ])
+        .expect("the old names parse");
+        let warnings = old.apply_renamed();
+        assert_eq!(old.retry_after, Duration::from_secs(9));
+        assert_eq!(old.stream.stream_heartbeat, Duration::from_millis(2500));
+        assert_eq!(old.stream.failed_trigger_linger, Duration::from_millis(75));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        for (old_env, new_env) in [
+            ("DP_RETRY_AFTER_SECS", "DP_RETRY_AFTER"),
+            ("DP_STREAM_HEARTBEAT_MS", "DP_STREAM_HEARTBEAT"),
+            ("DP_FAILED_TRIGGER_LINGER_MS", "DP_FAILED_TRIGGER_LINGER"),
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(old_env)
+                    && w.contains(new_env)
+                    && w.contains("deprecated")),
+                "{old_env}: {warnings:?}"
+            );
+        }
+        assert!(
+            Config::from_args(["--retry-after-secs", "9", "--retry-after", "3s"]).is_err(),
+            "an old and a new name for one setting are refused"
+        );
+        let half = Config::from_args(["--retry-after", "1500ms"]).expect("parses");
+        assert_eq!(half.validate().expect_err("not whole seconds").len(), 1);
     }
 }

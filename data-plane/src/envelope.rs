@@ -1,6 +1,7 @@
-//! The data plane's side of the Kafka record (SPEC §4): the record format and step 5 live in
-//! `gateway_shared::envelope` (the control plane's replays write the same format); this adapter
-//! feeds them a route and the request's `HeaderMap` without copying the headers.
+//! The data plane's side of the Kafka record (docs/data-plane.md, "Kafka record"): the record format
+//! and step 6 (payload) live in `gateway_shared::envelope` (the control plane's replays write the
+//! same format); this adapter feeds them a route and the request's `HeaderMap` without copying the
+//! headers.
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -94,9 +95,7 @@ impl Accepted<'_> {
 #[cfg(test)]
 mod tests {
     use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, TriggerBinding};
-    use gateway_shared::{
-        AppId, CorrelationPath, OrganizationId, Provider, TriggerType, WebhookId, WorkspaceId,
-    };
+    use gateway_shared::{CorrelationPath, Provider, TriggerType};
     use http::HeaderValue;
 
     use super::*;
@@ -104,12 +103,7 @@ mod tests {
 
     fn route(bindings: Vec<TriggerBinding>, path: Option<&str>) -> Route {
         Route {
-            key: RouteKey {
-                organization_id: OrganizationId::new_random(),
-                workspace_id: WorkspaceId::new_random(),
-                app_id: AppId::new_random(),
-                webhook_id: WebhookId::new_random(),
-            },
+            key: RouteKey::random(),
             provider: Provider::Generic,
             api_keys: vec![ApiKeyHash::of("k")],
             secrets: ProviderSecrets::default(),

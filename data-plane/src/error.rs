@@ -21,8 +21,6 @@ pub enum SignatureFailure {
     Stale,
     /// The signature does not match.
     Mismatch,
-    /// This provider's adapter is not part of this build: fail closed.
-    Unsupported,
 }
 
 impl SignatureFailure {
@@ -34,7 +32,6 @@ impl SignatureFailure {
             SignatureFailure::Malformed => "malformed",
             SignatureFailure::Stale => "stale_timestamp",
             SignatureFailure::Mismatch => "mismatch",
-            SignatureFailure::Unsupported => "unsupported_provider",
         }
     }
 }
@@ -227,7 +224,6 @@ mod tests {
             SignatureFailure::Malformed,
             SignatureFailure::Stale,
             SignatureFailure::Mismatch,
-            SignatureFailure::Unsupported,
         ] {
             bodies.push(body_of(IngestError::SignatureInvalid(f)).await.1);
         }

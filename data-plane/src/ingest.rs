@@ -1,23 +1,23 @@
-//! The ingest path: SPEC §4 steps 1–7 in order, each failure short-circuiting into the one error
-//! table ([`IngestError`]). One log line and one metric per request; rejections after routing go to
-//! the [`RejectionReporter`].
+//! The ingest path: the steps 1–8 of docs/data-plane.md ("HTTP contract") in order, each failure
+//! short-circuiting into the one error table ([`IngestError`]). One log line and one metric per
+//! request; rejections after routing go to the [`RejectionReporter`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use gateway_shared::{AppId, OrganizationId, Provider, WebhookId, WorkspaceId};
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
 use crate::body::read_limited;
 use crate::envelope::{decode_payload, Accepted};
 use crate::error::{json_response, IngestError};
+use crate::failed_triggers::{Rejection, RejectionReporter};
 use crate::metrics::{unix_now, Metrics};
-use crate::providers::{self, meta, Verified};
+use crate::providers::{self, handshake, Verified};
 use crate::publish::Publisher;
-use crate::reporter::{Rejection, RejectionReporter};
 use crate::routing::{Route, RouteKey, Routes};
 
 /// Request limits of the ingest path.
@@ -151,7 +151,7 @@ impl Ingest {
         resp
     }
 
-    /// Step 1 (routing), then the rest with rejection reporting.
+    /// Step 1 (route), then the rest with rejection reporting.
     async fn process<B>(
         &self,
         req: Request<B>,
@@ -197,7 +197,7 @@ impl Ingest {
         }
     }
 
-    /// Steps 2–7.
+    /// Steps 2–8.
     async fn after_routing<B>(
         &self,
         route: &Route,
@@ -209,6 +209,7 @@ impl Ingest {
     where
         B: Body<Data = Bytes> + Unpin,
     {
+        // 2. Method.
         let is_meta = route.provider == Provider::Meta;
         let allow = if is_meta { "GET, POST" } else { "POST" };
         let meta_get = match parts.method {
@@ -218,7 +219,7 @@ impl Ingest {
         };
         let now = unix_now();
 
-        // 2. API key.
+        // 3. API key (then META's GET handshake).
         let query = parts.uri.query().unwrap_or_default();
         let api_key = query_param(query, "flowxApiKey").ok_or(IngestError::ApiKeyMissing)?;
         let key_slot = route
@@ -227,42 +228,30 @@ impl Ingest {
         self.metrics.api_key_match(key_slot);
 
         if meta_get {
-            let challenge = meta::verify_subscription(query, route.secrets.verify_token.as_ref())
-                .ok_or(IngestError::VerificationFailed)?;
-            let mut resp = Response::new(Full::new(Bytes::from(challenge)));
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            h.insert(
-                "x-content-type-options",
-                HeaderValue::from_static("nosniff"),
-            );
-            return Ok((resp, "handshake"));
+            let answer =
+                handshake::subscription(route, query).ok_or(IngestError::VerificationFailed)?;
+            return Ok((answer.into_response(), "handshake"));
         }
 
-        // 3. Size, enforced while reading.
+        // 4. Size, enforced while reading.
         let deadline = tokio::time::Instant::now() + self.limits.body_read_timeout;
         let body = read_limited(body, self.limits.max_body_bytes, deadline).await?;
         let body = &*read_body.insert(body);
 
-        // 4. Provider check.
+        // 5. Provider check (and SLACK's url_verification handshake).
         match providers::verify_post(route, &parts.headers, body, now) {
             Ok(Verified::Publish(slot)) => self.metrics.signature_match(outcome.provider, slot),
-            Ok(Verified::Handshake(answer)) => {
-                return Ok((json_response(StatusCode::OK, &answer), "handshake"))
-            }
+            Ok(Verified::Handshake(answer)) => return Ok((answer.into_response(), "handshake")),
             Err(failure) => {
                 outcome.detail = Some(failure.as_str().to_owned());
                 return Err(IngestError::SignatureInvalid(failure));
             }
         }
 
-        // 5. Payload.
+        // 6. Payload.
         let payload = decode_payload(&parts.headers, body)?;
 
-        // 6. Correlation (RESUME bindings).
+        // 7. Correlation (RESUME bindings).
         let correlation_value = match (&route.correlation, route.has_resume) {
             (Some(path), true) => Some(
                 path.resolve(&payload.to_value())
@@ -271,7 +260,7 @@ impl Ingest {
             _ => None,
         };
 
-        // 7. Publish and wait for the acknowledgement.
+        // 8. Publish and wait for the acknowledgement.
         let event_id = providers::event_id(route, &parts.headers, &payload).to_string();
         let record = Accepted {
             route,

@@ -1,28 +1,35 @@
-//! The data plane: a stateless hyper gateway that validates incoming webhooks (SPEC §4) and
-//! publishes them to Kafka only with the broker's acknowledgement.
+//! The data plane: a stateless hyper gateway that validates incoming webhooks (docs/data-plane.md,
+//! "HTTP contract") and publishes them to Kafka only with the broker's acknowledgement.
 //!
 //! `main` parses [`Config`] and calls [`run`]. Tests and the config-distribution stream use
 //! [`DataPlane`]: build it, keep a [`Routes`] handle (`apply_snapshot` / `apply_delta`), then `serve`.
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod body;
-pub mod config;
-pub mod distribution;
-pub mod envelope;
-pub mod error;
-pub mod ingest;
-pub mod metrics;
-pub mod providers;
-pub mod publish;
-pub mod reporter;
-pub mod routing;
-pub mod server;
+mod admin;
+mod body;
+mod config;
+mod distribution;
+mod envelope;
+mod error;
+mod failed_triggers;
+mod ingest;
+mod metrics;
+mod producer;
+mod providers;
+mod publish;
+mod rotation;
+mod routing;
+mod server;
 
-pub use config::Config;
-pub use error::IngestError;
-pub use reporter::{NoReporter, Rejection, RejectionReporter};
+pub use admin::PATHS as ADMIN_PATHS;
+pub use config::{Config, StreamArgs};
+pub use distribution::{endpoint, StreamClientConfig, StreamStatus};
+pub use envelope::{decode_payload, Accepted};
+pub use error::{IngestError, SignatureFailure};
+pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
+pub use publish::Publisher;
+pub use rotation::SecretSlot;
 pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 
 use std::sync::atomic::Ordering;
@@ -35,7 +42,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::publish::Publisher;
 
 /// Listeners the data plane serves on.
 pub struct Listeners {
@@ -58,7 +64,10 @@ pub struct DataPlane {
 impl DataPlane {
     /// Validates the config (every problem at once), creates the Kafka producer and, with
     /// `--snapshot-file`, loads the initial routing table.
-    pub fn new(config: Config) -> anyhow::Result<DataPlane> {
+    pub fn new(mut config: Config) -> anyhow::Result<DataPlane> {
+        for warning in config.apply_renamed() {
+            tracing::warn!("{warning}");
+        }
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
@@ -100,6 +109,11 @@ impl DataPlane {
     /// The routing-table handle (clone it to keep applying configs while `serve` runs).
     pub fn routes(&self) -> &Routes {
         &self.routes
+    }
+
+    /// The publisher (its current producer, for diagnostics and tests).
+    pub fn publisher(&self) -> Arc<Publisher> {
+        self.publisher.clone()
     }
 
     /// What the config stream reports (connected, updates applied and rejected).
@@ -149,7 +163,7 @@ impl DataPlane {
                 let stop = CancellationToken::new();
                 let task = tokio::spawn(
                     s.report_sender
-                        .run(stop.clone(), distribution::report::FINAL_FLUSH),
+                        .run(stop.clone(), failed_triggers::FINAL_FLUSH),
                 );
                 (Some(s.stream), Some((task, stop)))
             }
@@ -163,7 +177,7 @@ impl DataPlane {
             limits: ingest::Limits {
                 max_body_bytes: self.config.max_body_bytes,
                 body_read_timeout: self.config.body_read_timeout,
-                retry_after: Duration::from_secs(u64::from(self.config.retry_after_secs)),
+                retry_after: self.config.retry_after,
             },
         });
         tracing::info!(
@@ -171,6 +185,12 @@ impl DataPlane {
             admin = %listeners.admin.local_addr()?,
             topic = %self.config.kafka_topic,
             "data plane listening"
+        );
+        let supervisor_stop = CancellationToken::new();
+        let supervisor = tokio::spawn(
+            self.publisher
+                .clone()
+                .supervise(self.metrics.clone(), supervisor_stop.clone()),
         );
         let admin_stop = CancellationToken::new();
         let admin_task = tokio::spawn(admin::serve(
@@ -203,6 +223,10 @@ impl DataPlane {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "failed-trigger reporter task failed");
             }
+        }
+        supervisor_stop.cancel();
+        if let Err(e) = supervisor.await {
+            tracing::error!(error = %e, "producer supervisor task failed");
         }
         let publisher = self.publisher.clone();
         let flushed =

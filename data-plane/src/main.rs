@@ -1,6 +1,7 @@
 use std::io::IsTerminal;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use gateway_shared::deploy_facts::{self, Listener};
 use tokio_util::sync::CancellationToken;
 
 // The request path allocates per request (JSON payload, envelope, headers); mimalloc's thread-local
@@ -15,8 +16,29 @@ struct Cli {
     config: data_plane::Config,
 }
 
+/// The listeners, for `--print-config-schema` (deploy/README.md).
+const LISTENERS: &[Listener] = &[
+    Listener {
+        env: "DP_LISTEN",
+        protocol: "http",
+        paths: &[],
+        grpc_health: false,
+    },
+    Listener {
+        env: "DP_ADMIN_LISTEN",
+        protocol: "http",
+        paths: data_plane::ADMIN_PATHS,
+        grpc_health: false,
+    },
+];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(deploy_facts::FLAG) {
+        let facts = deploy_facts::describe(&Cli::command(), LISTENERS, &["RUST_LOG"]);
+        println!("{facts:#}");
+        return Ok(());
+    }
     let config = Cli::parse().config;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

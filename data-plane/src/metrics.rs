@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::providers::SecretSlot;
+use crate::rotation::SecretSlot;
 use crate::routing::Routes;
 
 /// Labels of the request counter.
@@ -27,6 +27,14 @@ pub struct RequestLabels {
 pub struct PublishLabels {
     /// `acked` or `failed`.
     pub outcome: &'static str,
+}
+
+/// Labels of the producer replacement counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplacementLabels {
+    /// `fatal` (librdkafka raised a fatal error) or `wedged` (every record failing while the
+    /// broker answers).
+    pub reason: &'static str,
 }
 
 /// Labels of the per-webhook request counter (only when an operator turns it on).
@@ -72,6 +80,7 @@ pub struct Metrics {
     webhooks: Gauge,
     snapshot_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     producer_in_flight: Gauge,
+    producer_replacements: Family<ReplacementLabels, Counter>,
     requests_in_flight: Gauge,
     failed_trigger_reports: Family<ReportLabels, Counter>,
     failed_trigger_queue_bytes: Gauge,
@@ -169,6 +178,12 @@ impl Metrics {
             "Records waiting in the producer for the broker",
             producer_in_flight.clone(),
         );
+        let producer_replacements = Family::<ReplacementLabels, Counter>::default();
+        registry.register(
+            "kafka_producer_replacements",
+            "Kafka producers replaced by a new one, by reason (fatal, wedged)",
+            producer_replacements.clone(),
+        );
         let requests_in_flight = Gauge::default();
         registry.register(
             "requests_in_flight",
@@ -208,6 +223,7 @@ impl Metrics {
             webhooks,
             snapshot_age_seconds,
             producer_in_flight,
+            producer_replacements,
         }
     }
 
@@ -250,6 +266,13 @@ impl Metrics {
         self.publish_seconds
             .get_or_create(&PublishLabels { outcome })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one producer replacement.
+    pub fn producer_replaced(&self, reason: &'static str) {
+        self.producer_replacements
+            .get_or_create(&ReplacementLabels { reason })
+            .inc();
     }
 
     /// Counts failed-trigger reports by result.

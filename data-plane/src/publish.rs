@@ -1,20 +1,25 @@
-//! The Kafka producer (SPEC §4 step 7): created once at start-up, `acks=all`, idempotent, a bounded
-//! local queue and a delivery deadline. A request is answered 200 only after the broker acknowledged
-//! its record; a full queue, a broker error or the deadline passing is a [`PublishError`] (→ 503).
+//! The Kafka producer (docs/data-plane.md, "HTTP contract" step 8): created once at start-up,
+//! `acks=all`, idempotent, a bounded local queue and a delivery deadline. A request is answered 200
+//! only after the broker acknowledged its record; a full queue, a broker error or the deadline
+//! passing is a [`PublishError`] (→ 503). A producer that fails fatally or stays wedged is replaced
+//! ([`Publisher::supervise`], docs/data-plane.md "Producer replacement").
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
+use arc_swap::ArcSwap;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::envelope::Record;
+use crate::metrics::Metrics;
+pub use crate::producer::GatewayProducerContext;
+use crate::producer::Generation;
 
 /// Why an event was not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -30,31 +35,14 @@ pub enum PublishError {
     Kafka(#[from] KafkaError),
 }
 
-/// Remembers a fatal producer error (an idempotent producer that lost its guarantees stops working
-/// for good; the pod should be restarted), reported by `/healthz`.
-#[derive(Default)]
-pub struct GatewayProducerContext {
-    fatal: Arc<AtomicBool>,
-}
-
-impl ClientContext for GatewayProducerContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
-            self.fatal.store(true, Ordering::Release);
-            tracing::error!(error = %error, reason, "kafka producer hit a fatal error");
-        } else {
-            tracing::warn!(error = %error, reason, "kafka client error");
-        }
-    }
-}
-
-/// The one producer of the process.
+/// The producer of the process (replaced by a fresh one when it fails for good).
 pub struct Publisher {
-    producer: FutureProducer<GatewayProducerContext>,
+    current: ArcSwap<Generation>,
+    client_config: ClientConfig,
     topic: String,
     deadline: Duration,
     outer_deadline: Duration,
-    fatal: Arc<AtomicBool>,
+    wedged_after: Duration,
 }
 
 impl Publisher {
@@ -96,13 +84,10 @@ impl Publisher {
         {
             cc.set("client.id", "webhook-gateway-data-plane");
         }
-        let fatal = Arc::new(AtomicBool::new(false));
-        let context = GatewayProducerContext {
-            fatal: fatal.clone(),
-        };
-        let producer: FutureProducer<GatewayProducerContext> = cc.create_with_context(context)?;
+        let current = ArcSwap::from_pointee(Generation::create(&cc)?);
         Ok(Publisher {
-            producer,
+            current,
+            client_config: cc,
             topic: config.kafka_topic.clone(),
             deadline: config.produce_timeout,
             // With the defaults librdkafka fails the record at the deadline itself; this outer bound
@@ -113,12 +98,24 @@ impl Publisher {
             } else {
                 config.produce_timeout + Duration::from_millis(500)
             },
-            fatal,
+            wedged_after: config.kafka_producer_wedged_after,
         })
     }
 
     /// Publishes one record and waits for the broker's acknowledgement (or the deadline).
     pub async fn publish(&self, record: &Record) -> Result<(i32, i64), PublishError> {
+        // This request keeps its producer alive until it has its answer, even if it is replaced.
+        let generation = self.current.load_full();
+        let result = self.publish_on(&generation.producer, record).await;
+        generation.outcome(result.is_ok());
+        result
+    }
+
+    async fn publish_on(
+        &self,
+        producer: &FutureProducer<GatewayProducerContext>,
+        record: &Record,
+    ) -> Result<(i32, i64), PublishError> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (name, value) in &record.headers {
             headers = headers.insert(Header {
@@ -130,7 +127,7 @@ impl Publisher {
             .key(record.key.as_bytes())
             .payload(&record.value)
             .headers(headers);
-        let delivery = match self.producer.send_result(fr) {
+        let delivery = match producer.send_result(fr) {
             Ok(d) => d,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 return Err(PublishError::QueueFull)
@@ -148,18 +145,75 @@ impl Publisher {
         }
     }
 
-    /// Whether the producer hit an unrecoverable error.
+    /// Whether the current producer hit an unrecoverable error and is not replaced (yet).
     pub fn is_fatal(&self) -> bool {
-        self.fatal.load(Ordering::Acquire)
+        self.current.load().fatal_error().is_some()
     }
 
     /// Waits (blocking) until queued records are delivered or `within` passes.
     pub fn flush_blocking(&self, within: Duration) -> Result<(), KafkaError> {
-        self.producer.flush(Timeout::After(within))
+        self.current.load().producer.flush(Timeout::After(within))
     }
 
     /// Records still in the local queue.
     pub fn in_flight(&self) -> i32 {
-        self.producer.in_flight_count()
+        self.current.load().producer.in_flight_count()
+    }
+
+    /// Runs `f` with the current producer (diagnostics and tests).
+    pub fn with_producer<R>(
+        &self,
+        f: impl FnOnce(&FutureProducer<GatewayProducerContext>) -> R,
+    ) -> R {
+        f(&self.current.load().producer)
+    }
+
+    /// Replaces the producer when it failed fatally, or when it has been failing every record for
+    /// `--kafka-producer-wedged-after` while the broker answers metadata; until `stop`.
+    pub async fn supervise(self: Arc<Self>, metrics: Arc<Metrics>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_probe: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let generation = self.current.load_full();
+            let fatal = generation.fatal_error();
+            let reason = if let Some(error) = &fatal {
+                tracing::error!(error, "kafka producer hit a fatal error");
+                Some("fatal")
+            } else if generation.failing_for() >= self.wedged_after
+                && last_probe.is_none_or(|at| at.elapsed() >= Duration::from_secs(5))
+            {
+                last_probe = Some(Instant::now());
+                let (probe, topic) = (generation.clone(), self.topic.clone());
+                let answers = tokio::task::spawn_blocking(move || {
+                    probe.broker_answers(&topic, Duration::from_secs(5))
+                })
+                .await
+                .unwrap_or(false);
+                answers.then_some("wedged")
+            } else {
+                None
+            };
+            let Some(reason) = reason else { continue };
+            match Generation::create(&self.client_config) {
+                Ok(fresh) => {
+                    let old = self.current.swap(Arc::new(fresh));
+                    metrics.producer_replaced(reason);
+                    tracing::warn!(
+                        reason,
+                        failing_for = ?old.failing_for(),
+                        "kafka producer replaced by a new one"
+                    );
+                    Generation::retire(old, self.outer_deadline + Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, reason, "cannot create a new kafka producer");
+                }
+            }
+        }
     }
 }

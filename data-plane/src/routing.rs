@@ -16,7 +16,7 @@ use gateway_shared::{
 };
 use subtle::ConstantTimeEq;
 
-use crate::providers::SecretSlot;
+use crate::rotation::{is_live, MatchedSlot, SecretSlot};
 
 /// The four ids of a webhook URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +29,19 @@ pub struct RouteKey {
     pub app_id: AppId,
     /// Webhook segment.
     pub webhook_id: WebhookId,
+}
+
+#[cfg(test)]
+impl RouteKey {
+    /// Fresh random ids, for unit tests.
+    pub(crate) fn random() -> Self {
+        Self {
+            organization_id: OrganizationId::new_random(),
+            workspace_id: WorkspaceId::new_random(),
+            app_id: AppId::new_random(),
+            webhook_id: WebhookId::new_random(),
+        }
+    }
 }
 
 /// One active webhook, compiled for serving (paths parsed, derived facts precomputed).
@@ -58,24 +71,12 @@ impl Route {
     /// time, so timing reveals neither the key nor which slot matched.
     pub fn matching_api_key(&self, api_key: &str, now: i64) -> Option<SecretSlot> {
         let hash = gateway_shared::snapshot::sha256(api_key.as_bytes());
-        let mut any = subtle::Choice::from(0u8);
-        let mut current = subtle::Choice::from(0u8);
+        let mut matched = MatchedSlot::new();
         for (i, k) in self.api_keys.iter().enumerate() {
-            let live = subtle::Choice::from(u8::from(k.not_after.is_none_or(|end| now <= end)));
-            let matched = k.sha256.ct_eq(&hash) & live;
-            any |= matched;
-            current |= matched & subtle::Choice::from(u8::from(i == 0));
+            let live = subtle::Choice::from(u8::from(is_live(k.not_after, now)));
+            matched.record(i, k.sha256.ct_eq(&hash) & live);
         }
-        match (bool::from(any), bool::from(current)) {
-            (false, _) => None,
-            (true, true) => Some(SecretSlot::Current),
-            (true, false) => Some(SecretSlot::Previous),
-        }
-    }
-
-    /// Whether `api_key` matches an accepted key valid at `now`.
-    pub fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
-        self.matching_api_key(api_key, now).is_some()
+        matched.slot()
     }
 
     fn compile(w: WebhookConfig) -> Result<Route, ApplyError> {
@@ -300,6 +301,13 @@ mod tests {
             bindings: vec![],
             correlation_key_path: None,
             options: WebhookOptions::default(),
+        }
+    }
+
+    impl Route {
+        /// Whether `api_key` matches an accepted key valid at `now`.
+        fn accepts_api_key(&self, api_key: &str, now: i64) -> bool {
+            self.matching_api_key(api_key, now).is_some()
         }
     }
 

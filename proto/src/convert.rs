@@ -1,11 +1,12 @@
-//! Conversions between the config-stream messages and the shared snapshot model. The control plane
-//! turns `WebhookConfig`s into `WebhookRoute`s; the data plane turns them back and rejects (NACKs)
-//! anything malformed instead of serving it.
+//! The one home of conversions between wire enums and messages and the shared model: provider,
+//! trigger type and trigger state enums for every service, and the config-stream messages. The
+//! control plane turns `WebhookConfig`s into `WebhookRoute`s; the data plane turns them back and
+//! rejects (NACKs) anything malformed instead of serving it.
 
 use gateway_shared::snapshot::{
     ApiKeyHash, ProviderSecrets, SigningSecret, TriggerBinding, WebhookConfig, WebhookOptions,
 };
-use gateway_shared::{Provider, Secret, TriggerType};
+use gateway_shared::{Provider, Secret, TriggerState, TriggerType};
 
 use crate::v1;
 
@@ -85,6 +86,14 @@ pub fn trigger_type_from_proto(value: i32) -> Option<TriggerType> {
         v1::TriggerType::Unspecified => None,
         v1::TriggerType::StartProcess => Some(TriggerType::StartProcess),
         v1::TriggerType::ResumeProcess => Some(TriggerType::ResumeProcess),
+    }
+}
+
+/// The wire enum of a trigger state.
+pub fn trigger_state_to_proto(s: TriggerState) -> v1::TriggerState {
+    match s {
+        TriggerState::Active => v1::TriggerState::Active,
+        TriggerState::Deactivated => v1::TriggerState::Deactivated,
     }
 }
 

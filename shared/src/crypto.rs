@@ -215,7 +215,7 @@ impl Keyring {
 }
 
 /// The id of the key a sealed value was sealed under.
-pub fn key_id_of(sealed: &[u8]) -> Result<&str, CryptoError> {
+fn key_id_of(sealed: &[u8]) -> Result<&str, CryptoError> {
     split(sealed).map(|(id, _, _)| id)
 }
 

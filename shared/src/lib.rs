@@ -2,8 +2,12 @@
 //! config-snapshot model the control plane streams to data planes, the correlation-key-path parser,
 //! and the redacting `Secret` wrapper.
 
+pub mod action_signing;
+pub mod backoff;
+pub mod canonical_json;
 pub mod correlation;
 pub mod crypto;
+pub mod deploy_facts;
 pub mod envelope;
 pub mod ids;
 pub mod model;

@@ -27,7 +27,7 @@ const SENSITIVE: &[&str] = &[
 const API_KEY_PARAM: &str = "flowxapikey=";
 
 /// Whether a header's whole value must be masked. `name` in any case.
-pub fn is_sensitive_header(name: &str) -> bool {
+fn is_sensitive_header(name: &str) -> bool {
     SENSITIVE.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 

@@ -54,9 +54,52 @@ impl<'de, T: Zeroize + Deserialize<'de>> Deserialize<'de> for Secret<T> {
     }
 }
 
+/// A secret setting given either as a value (`X`) or as a file holding it (`X_FILE`; surrounding
+/// white space is trimmed). `what` names the setting in the error, which never holds the secret.
+pub fn value_or_file(
+    value: Option<&Secret<String>>,
+    file: Option<&std::path::Path>,
+    what: &str,
+) -> Result<Secret<String>, String> {
+    match (value, file) {
+        (Some(v), _) => Ok(v.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(mut text) => {
+                let secret = Secret::new(text.trim().to_owned());
+                text.zeroize();
+                Ok(secret)
+            }
+            Err(e) => Err(format!("cannot read {what} file {}: {e}", path.display())),
+        },
+        (None, None) => Err(format!("{what} is not configured")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_comes_from_its_value_or_its_trimmed_file() {
+        let value = Secret::new("from-value".to_owned());
+        let dir = std::env::temp_dir().join(format!("secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("token");
+        std::fs::write(&file, "  from-file\n").expect("write");
+        let got = value_or_file(Some(&value), Some(&file), "token").expect("value");
+        assert_eq!(got.expose(), "from-value", "the value wins over the file");
+        let got = value_or_file(None, Some(&file), "token").expect("file");
+        assert_eq!(got.expose(), "from-file");
+        let missing = value_or_file(None, Some(&dir.join("absent")), "the token");
+        assert!(missing
+            .expect_err("unreadable")
+            .starts_with("cannot read the token file"));
+        assert_eq!(
+            value_or_file(None, None, "the token").expect_err("absent"),
+            "the token is not configured"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

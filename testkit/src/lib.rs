@@ -3,7 +3,8 @@
 //! - Postgres: the cluster named by `DATABASE_URL` (a URL whose user may `CREATE DATABASE`), else a
 //!   throwaway cluster started once per test process by `deploy/services.sh`. [`fresh_database`] gives
 //!   each test its own empty database.
-//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process.
+//! - Kafka: the broker named by `KAFKA_BOOTSTRAP`, else a tansu broker started once per test process
+//!   (the project's patched build, found by `deploy/services.sh tansu-bin`: deploy/tansu/README.md).
 //!   [`create_topic`] and [`unique_topic`] give each test its own topics.
 //!
 //! When a service cannot be had the calling test panics with the reason; nothing is skipped.
@@ -11,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fault;
 pub mod process;
 
 pub use process::{free_port, Process};
@@ -41,10 +43,15 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Runs `deploy/services.sh ARGS…` and returns the `KEY=VALUE` lines it printed.
 fn services_sh(args: &[&str]) -> Result<Vec<(String, String)>, String> {
+    services_sh_env(args, &[])
+}
+
+fn services_sh_env(args: &[&str], env: &[(&str, &str)]) -> Result<Vec<(String, String)>, String> {
     let script = repo_root().join("deploy/services.sh");
     let out = Command::new("bash")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
@@ -94,6 +101,24 @@ pub fn postgres_url() -> &'static str {
         Ok(u) => u,
         Err(e) => panic!("integration tests need Postgres and none could be started: {e}"),
     }
+}
+
+/// A dedicated Postgres cluster that accepts only TLS connections over TCP, serving `cert_pem`
+/// with `key_pem`; returns its admin URL (without `sslmode`). Stopped when the test process exits.
+pub fn tls_postgres(cert_pem: &str, key_pem: &str) -> String {
+    let dir = scratch_dir("pg-tls-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = format!("{dir}/server.crt");
+    let key = format!("{dir}/server.key");
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let pid = std::process::id().to_string();
+    let pairs = services_sh_env(
+        &["postgres", &scratch_dir("pg-tls"), &pid],
+        &[("PG_TLS_CERT", &cert), ("PG_TLS_KEY", &key)],
+    )
+    .unwrap_or_else(|e| panic!("a TLS Postgres cluster could not be started: {e}"));
+    lookup(&pairs, "DATABASE_URL").unwrap()
 }
 
 /// Bootstrap address of the Kafka-protocol broker the tests use (tansu started on first use when
@@ -150,6 +175,25 @@ impl Broker {
             lookup(&pairs, "KAFKA_BOOTSTRAP").unwrap(),
             lookup(&pairs, "TANSU_PID").unwrap().parse().unwrap(),
         )
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let status = Command::new("kill")
+            .arg(which)
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("kill {which} {}: {e}", self.pid));
+        assert!(status.success(), "kill {which} {} failed", self.pid);
     }
 
     /// Kills the broker process (as a crash would).

@@ -1,14 +1,17 @@
 //! A service binary run as a child process, for tests of what only a real process has: signal
 //! handling, exit codes, start-up from flags and environment.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running child process; killed when dropped.
 pub struct Process {
     child: Child,
     name: String,
+    output: Option<Arc<Mutex<String>>>,
 }
 
 impl Process {
@@ -24,6 +27,67 @@ impl Process {
         Process {
             child,
             name: binary.display().to_string(),
+            output: None,
+        }
+    }
+
+    /// Like [`Process::spawn`], and also keeps what it writes to stdout and stderr for
+    /// [`Process::wait_for_output`] (each line is still echoed to the test's output).
+    pub fn spawn_captured(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let output = Arc::new(Mutex::new(String::new()));
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        for stream in [stdout, stderr].into_iter().flatten() {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    let mut text = output.lock().unwrap_or_else(|p| p.into_inner());
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
+        Process {
+            child,
+            name: binary.display().to_string(),
+            output: Some(output),
+        }
+    }
+
+    /// Waits up to `within` for the captured output to contain `needle` and returns the output so
+    /// far; panics with the output when it does not (only for [`Process::spawn_captured`]).
+    pub async fn wait_for_output(&self, needle: &str, within: Duration) -> String {
+        let output = self
+            .output
+            .as_ref()
+            .expect("wait_for_output needs a process started with spawn_captured");
+        let deadline = Instant::now() + within;
+        loop {
+            let text = output.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not write {needle:?} within {within:?}; it wrote:\n{text}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -1,7 +1,7 @@
 //! Who is calling: API tokens, JWTs, roles and the organization/workspace scope checked on every RPC.
 
 pub mod jwt;
-pub mod service;
+pub(crate) mod service;
 pub mod tokens;
 
 use diesel::prelude::*;
@@ -13,7 +13,9 @@ use gateway_shared::{OrganizationId, WorkspaceId};
 
 use crate::db::DbPool;
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 use crate::schema::api_tokens;
+use crate::scope::AppScope;
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub enum Role {
 
 /// An action checked against a role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
+pub(crate) enum Permission {
     /// Read registrations, params (never secret values), bindings and triggers.
     Read,
     /// Create, change or delete them.
@@ -39,7 +41,7 @@ pub enum Permission {
     RevealCredentials,
     /// Create, list and revoke API tokens.
     ManageTokens,
-    /// Open the config-distribution stream (issue 5).
+    /// Open the config-distribution stream and report failed triggers.
     ReceiveConfig,
 }
 
@@ -99,7 +101,7 @@ impl Role {
     }
 
     /// Whether this role allows `permission`.
-    pub fn allows(self, permission: Permission) -> bool {
+    pub(crate) fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Admin => !matches!(permission, ReceiveConfig),
@@ -112,7 +114,7 @@ impl Role {
 
 /// The authenticated caller of an RPC.
 #[derive(Clone, Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The API token the JWT was exchanged for.
     pub token_id: Uuid,
     /// Organization scope.
@@ -140,11 +142,17 @@ impl Caller {
     pub fn require_app(
         &self,
         permission: Permission,
-        app: Option<&gateway_proto::v1::AppRef>,
-    ) -> ApiResult<crate::api::AppScope> {
-        let scope = crate::api::AppScope::parse(app)?;
+        app: Option<&pb::AppRef>,
+    ) -> ApiResult<AppScope> {
+        let scope = AppScope::parse(app)?;
         self.require_in(permission, scope.organization_id, Some(scope.workspace_id))?;
         Ok(scope)
+    }
+
+    /// Whether the caller's workspace scope includes `workspace_id` (the organization is checked
+    /// by the query that found the row).
+    pub fn sees_workspace(&self, workspace_id: Uuid) -> bool {
+        self.workspace_id.is_none_or(|ws| ws.0 == workspace_id)
     }
 
     /// Refuses unless the role allows `permission` in this organization and workspace.
@@ -170,21 +178,21 @@ impl Caller {
 
 /// Authenticates requests: verifies the bearer JWT and that its API token is not revoked.
 #[derive(Clone)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     key: jwt::JwtKey,
     pool: DbPool,
 }
 
 fn missing() -> ApiError {
     ApiError::Unauthenticated {
-        reason: "AUTH_TOKEN_MISSING",
+        reason: reasons::AUTH_TOKEN_MISSING,
         message: "send `authorization: Bearer <jwt>` (from AuthService.ExchangeToken)",
     }
 }
 
 fn invalid() -> ApiError {
     ApiError::Unauthenticated {
-        reason: "AUTH_TOKEN_INVALID",
+        reason: reasons::AUTH_TOKEN_INVALID,
         message: "the bearer token is invalid, expired or revoked",
     }
 }
@@ -200,12 +208,10 @@ impl Authenticator {
         &self.key
     }
 
-    /// The caller of `request`, or UNAUTHENTICATED.
-    pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> ApiResult<Caller> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(missing)?;
+    /// The caller whose bearer JWT `metadata` carries, or UNAUTHENTICATED. RPCs reach it through
+    /// `api::serve`.
+    pub async fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> ApiResult<Caller> {
+        let header = metadata.get("authorization").ok_or_else(missing)?;
         let text = header.to_str().map_err(|_| invalid())?;
         let (scheme, token) = text.trim().split_once(' ').ok_or_else(invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {

@@ -13,14 +13,16 @@ use gateway_shared::{OrganizationId, WorkspaceId};
 
 use super::jwt::{Claims, ISSUER, TTL_SECONDS};
 use super::tokens::{self, TokenRow};
-use super::{Permission, Role};
-use crate::api::{parse_uuid, timestamp, AppState, Page};
+use super::{Caller, Permission, Role};
+use crate::api::{serve, timestamp, AppState, Page};
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 use crate::schema::api_tokens;
+use crate::scope::parse_uuid;
 
 /// Implements AuthService and AdminService.
 #[derive(Clone)]
-pub struct TokenService {
+pub(crate) struct TokenService {
     state: AppState,
 }
 
@@ -28,6 +30,101 @@ impl TokenService {
     /// Over the shared state.
     pub fn new(state: AppState) -> Self {
         Self { state }
+    }
+
+    async fn create_token(
+        &self,
+        caller: Caller,
+        req: pb::CreateApiTokenRequest,
+    ) -> ApiResult<pb::CreateApiTokenResponse> {
+        let org = OrganizationId(parse_uuid(&req.organization_id, "organization_id")?);
+        let ws = if req.workspace_id.is_empty() {
+            None
+        } else {
+            Some(WorkspaceId(parse_uuid(&req.workspace_id, "workspace_id")?))
+        };
+        caller.require_in(Permission::ManageTokens, org, ws)?;
+        let role = Role::from_proto(req.role)
+            .ok_or_else(|| ApiError::invalid(reasons::ROLE_REQUIRED, "role", "role is required"))?;
+        validate_token_name(&req.name)?;
+        let token = tokens::generate();
+        let mut conn = self.state.conn().await?;
+        let row = tokens::insert(&mut conn, &token, org, ws, role, &req.name)
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(token_id = %row.id, created_by = %caller.token_id, role = role.as_str(), "api token created");
+        Ok(pb::CreateApiTokenResponse {
+            token: Some(token_to_proto(row)?),
+            api_token: token.expose().clone(),
+        })
+    }
+
+    async fn list_tokens(
+        &self,
+        caller: Caller,
+        req: pb::ListApiTokensRequest,
+    ) -> ApiResult<pb::ListApiTokensResponse> {
+        let org = OrganizationId(parse_uuid(&req.organization_id, "organization_id")?);
+        caller.require_in(Permission::ManageTokens, org, caller.workspace_id)?;
+        let page = Page::parse(req.page_size, &req.page_token)?;
+        let mut query = api_tokens::table
+            .filter(api_tokens::organization_id.eq(org.0))
+            .select(TokenRow::as_select())
+            .order(api_tokens::id)
+            .limit(page.fetch())
+            .into_boxed();
+        if let Some(ws) = caller.workspace_id {
+            query = query.filter(api_tokens::workspace_id.eq(ws.0));
+        }
+        if let Some(after) = page.after_as::<Uuid>()? {
+            query = query.filter(api_tokens::id.gt(after));
+        }
+        let mut conn = self.state.conn().await?;
+        let mut rows: Vec<TokenRow> = query.load(&mut conn).await.map_err(ApiError::from)?;
+        let next_page_token = page.finish(&mut rows, |r| r.id.to_string());
+        let tokens = rows
+            .into_iter()
+            .map(token_to_proto)
+            .collect::<ApiResult<_>>()?;
+        Ok(pb::ListApiTokensResponse {
+            tokens,
+            next_page_token,
+        })
+    }
+
+    async fn revoke_token(
+        &self,
+        caller: Caller,
+        req: pb::RevokeApiTokenRequest,
+    ) -> ApiResult<pb::RevokeApiTokenResponse> {
+        caller.require(Permission::ManageTokens)?;
+        let id = parse_uuid(&req.id, "id")?;
+        let mut query = diesel::update(api_tokens::table)
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::organization_id.eq(caller.organization_id.0))
+            .into_boxed();
+        if let Some(ws) = caller.workspace_id {
+            query = query.filter(api_tokens::workspace_id.eq(ws.0));
+        }
+        let mut conn = self.state.conn().await?;
+        // COALESCE keeps the first revocation time when a token is revoked twice.
+        let row: Option<TokenRow> = query
+            .set(api_tokens::revoked_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >("COALESCE(revoked_at, now())")))
+            .returning(TokenRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(ApiError::from)?;
+        let row = row.ok_or(ApiError::NotFound {
+            reason: reasons::API_TOKEN_NOT_FOUND,
+            what: "API token",
+        })?;
+        tracing::info!(token_id = %row.id, revoked_by = %caller.token_id, "api token revoked");
+        Ok(pb::RevokeApiTokenResponse {
+            token: Some(token_to_proto(row)?),
+        })
     }
 }
 
@@ -54,7 +151,7 @@ impl AuthService for TokenService {
     ) -> Result<Response<pb::ExchangeTokenResponse>, Status> {
         let token = request.into_inner().api_token;
         let refused = ApiError::Unauthenticated {
-            reason: "API_TOKEN_INVALID",
+            reason: reasons::API_TOKEN_INVALID,
             message: "the API token is unknown or revoked",
         };
         if token.is_empty() || token.len() > 256 {
@@ -95,7 +192,7 @@ fn validate_token_name(name: &str) -> ApiResult<()> {
     let len = name.chars().count();
     if !(1..=100).contains(&len) || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
-            "API_TOKEN_NAME_INVALID",
+            reasons::API_TOKEN_NAME_INVALID,
             "name",
             "name must be 1-100 characters without control characters",
         ));
@@ -110,28 +207,7 @@ impl AdminService for TokenService {
         &self,
         request: Request<pb::CreateApiTokenRequest>,
     ) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
-        let caller = self.state.auth.authenticate(&request).await?;
-        let req = request.into_inner();
-        let org = OrganizationId(parse_uuid(&req.organization_id, "organization_id")?);
-        let ws = if req.workspace_id.is_empty() {
-            None
-        } else {
-            Some(WorkspaceId(parse_uuid(&req.workspace_id, "workspace_id")?))
-        };
-        caller.require_in(Permission::ManageTokens, org, ws)?;
-        let role = Role::from_proto(req.role)
-            .ok_or_else(|| ApiError::invalid("ROLE_REQUIRED", "role", "role is required"))?;
-        validate_token_name(&req.name)?;
-        let token = tokens::generate();
-        let mut conn = self.state.conn().await?;
-        let row = tokens::insert(&mut conn, &token, org, ws, role, &req.name)
-            .await
-            .map_err(ApiError::from)?;
-        tracing::info!(token_id = %row.id, created_by = %caller.token_id, role = role.as_str(), "api token created");
-        Ok(Response::new(pb::CreateApiTokenResponse {
-            token: Some(token_to_proto(row)?),
-            api_token: token.expose().clone(),
-        }))
+        serve(&self.state.auth, request, |c, r| self.create_token(c, r)).await
     }
 
     #[instrument(skip_all)]
@@ -139,41 +215,7 @@ impl AdminService for TokenService {
         &self,
         request: Request<pb::ListApiTokensRequest>,
     ) -> Result<Response<pb::ListApiTokensResponse>, Status> {
-        let caller = self.state.auth.authenticate(&request).await?;
-        let req = request.into_inner();
-        let org = OrganizationId(parse_uuid(&req.organization_id, "organization_id")?);
-        caller.require_in(Permission::ManageTokens, org, caller.workspace_id)?;
-        let page = Page::parse(req.page_size, &req.page_token)?;
-        let mut query = api_tokens::table
-            .filter(api_tokens::organization_id.eq(org.0))
-            .select(TokenRow::as_select())
-            .order(api_tokens::id)
-            .limit(page.fetch())
-            .into_boxed();
-        if let Some(ws) = caller.workspace_id {
-            query = query.filter(api_tokens::workspace_id.eq(ws.0));
-        }
-        if let Some(after) = &page.after {
-            let after = Uuid::parse_str(after).map_err(|_| {
-                ApiError::invalid(
-                    "PAGE_TOKEN_INVALID",
-                    "page_token",
-                    "page_token is not one this server issued",
-                )
-            })?;
-            query = query.filter(api_tokens::id.gt(after));
-        }
-        let mut conn = self.state.conn().await?;
-        let mut rows: Vec<TokenRow> = query.load(&mut conn).await.map_err(ApiError::from)?;
-        let next_page_token = page.finish(&mut rows, |r| r.id.to_string());
-        let tokens = rows
-            .into_iter()
-            .map(token_to_proto)
-            .collect::<ApiResult<_>>()?;
-        Ok(Response::new(pb::ListApiTokensResponse {
-            tokens,
-            next_page_token,
-        }))
+        serve(&self.state.auth, request, |c, r| self.list_tokens(c, r)).await
     }
 
     #[instrument(skip_all)]
@@ -181,34 +223,6 @@ impl AdminService for TokenService {
         &self,
         request: Request<pb::RevokeApiTokenRequest>,
     ) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
-        let caller = self.state.auth.authenticate(&request).await?;
-        caller.require(Permission::ManageTokens)?;
-        let id = parse_uuid(&request.get_ref().id, "id")?;
-        let mut query = diesel::update(api_tokens::table)
-            .filter(api_tokens::id.eq(id))
-            .filter(api_tokens::organization_id.eq(caller.organization_id.0))
-            .into_boxed();
-        if let Some(ws) = caller.workspace_id {
-            query = query.filter(api_tokens::workspace_id.eq(ws.0));
-        }
-        let mut conn = self.state.conn().await?;
-        // COALESCE keeps the first revocation time when a token is revoked twice.
-        let row: Option<TokenRow> = query
-            .set(api_tokens::revoked_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >("COALESCE(revoked_at, now())")))
-            .returning(TokenRow::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
-            .map_err(ApiError::from)?;
-        let row = row.ok_or(ApiError::NotFound {
-            reason: "API_TOKEN_NOT_FOUND",
-            what: "API token",
-        })?;
-        tracing::info!(token_id = %row.id, revoked_by = %caller.token_id, "api token revoked");
-        Ok(Response::new(pb::RevokeApiTokenResponse {
-            token: Some(token_to_proto(row)?),
-        }))
+        serve(&self.state.auth, request, |c, r| self.revoke_token(c, r)).await
     }
 }

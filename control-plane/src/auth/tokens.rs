@@ -14,10 +14,10 @@ use super::Role;
 use crate::schema::api_tokens;
 
 /// Prefix of every API token, so leaked tokens are recognisable by secret scanners.
-pub const TOKEN_PREFIX: &str = "gwt_";
+pub(crate) const TOKEN_PREFIX: &str = "gwt_";
 
 /// A fresh API token: the prefix and 32 CSPRNG bytes in base64url without padding.
-pub fn generate() -> Secret<String> {
+pub(crate) fn generate() -> Secret<String> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(&mut *bytes);
     Secret::new(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(*bytes)))
@@ -44,7 +44,7 @@ pub struct TokenRow {
 }
 
 /// Inserts a token with the hash of `token` and returns its row.
-pub async fn insert(
+pub(crate) async fn insert(
     conn: &mut AsyncPgConnection,
     token: &Secret<String>,
     organization_id: OrganizationId,
@@ -85,7 +85,7 @@ pub async fn issue(
 
 /// Registers a configured bootstrap token unless its hash is already known (a revoked bootstrap
 /// token stays revoked). Returns whether a row was inserted.
-pub async fn ensure_bootstrap(
+pub(crate) async fn ensure_bootstrap(
     conn: &mut AsyncPgConnection,
     token: &Secret<String>,
     organization_id: OrganizationId,
@@ -106,7 +106,7 @@ pub async fn ensure_bootstrap(
 }
 
 /// The valid (not revoked) token whose text is `token`.
-pub async fn find_valid(
+pub(crate) async fn find_valid(
     conn: &mut AsyncPgConnection,
     token: &str,
 ) -> QueryResult<Option<TokenRow>> {

@@ -1,27 +1,32 @@
 //! Config distribution: follows the change log in Postgres (any replica's commits), keeps the current
-//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (SPEC §5).
+//! config in memory, and streams snapshots and deltas to data planes with ACK/NACK (README, "Config
+//! distribution protocol"). Ingest planes receive webhooks; dispatch planes receive actions and active
+//! HMAC keys (docs/actions.md, "Distribution").
 
-pub mod service;
-pub mod sessions;
-pub mod state;
-pub mod store;
-pub mod watcher;
+pub(crate) mod messages;
+pub(crate) mod service;
+pub(crate) mod sessions;
+pub(crate) mod state;
+pub(crate) mod store;
+pub(crate) mod watcher;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionServiceServer;
+use gateway_shared::settings::{parse_duration, parse_legacy_millis, Renamed};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use service::{DistributionService, StreamSettings};
-pub use sessions::{DistributionMetrics, Sessions};
-pub use state::{ConfigState, Scope};
-pub use store::PgConfigStore;
-pub use watcher::{ChangeBatch, ConfigStore, WatcherConfig};
+pub(crate) use service::{DistributionService, StreamSettings};
+pub(crate) use sessions::{DistributionMetrics, Sessions};
+pub(crate) use state::ConfigState;
+pub(crate) use store::PgConfigStore;
+pub(crate) use watcher::{ConfigStore, WatcherConfig};
 
 /// The running distribution machinery of one replica.
-pub struct Distribution {
+pub(crate) struct Distribution {
     state: watch::Receiver<Option<Arc<ConfigState>>>,
     sessions: Arc<Sessions>,
     shutdown: CancellationToken,
@@ -60,11 +65,6 @@ impl Distribution {
         }
     }
 
-    /// The newest published config (None until the first read finished).
-    pub fn current(&self) -> Option<Arc<ConfigState>> {
-        self.state.borrow().clone()
-    }
-
     /// The gRPC service.
     pub fn service(
         &self,
@@ -100,15 +100,23 @@ pub struct DistributionArgs {
     #[arg(long, env = "CP_TLS_KEY_FILE", requires = "tls_cert_file")]
     pub tls_key_file: Option<std::path::PathBuf>,
 
-    /// Milliseconds between catch-up reads of the change log when no notification arrives.
-    #[arg(long, env = "CP_CONFIG_POLL_MS", default_value_t = 1000)]
-    pub config_poll_ms: u64,
+    /// Time between catch-up reads of the change log when no notification arrives (at least 10ms).
+    #[arg(long, env = "CP_CONFIG_POLL_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub config_poll_interval: Duration,
 
-    /// Milliseconds between heartbeats on idle config streams.
-    #[arg(long, env = "CP_STREAM_HEARTBEAT_MS", default_value_t = 10_000)]
-    pub stream_heartbeat_ms: u64,
+    /// Deprecated: `--config-poll-interval` in milliseconds.
+    #[arg(long, env = "CP_CONFIG_POLL_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "config_poll_interval")]
+    pub config_poll_ms: Option<Duration>,
 
-    /// Webhooks per snapshot chunk on the config stream.
+    /// Time between heartbeats on idle config streams (at least 100ms).
+    #[arg(long, env = "CP_STREAM_HEARTBEAT", default_value = "10s", value_parser = parse_duration)]
+    pub stream_heartbeat: Duration,
+
+    /// Deprecated: `--stream-heartbeat` in milliseconds.
+    #[arg(long, env = "CP_STREAM_HEARTBEAT_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "stream_heartbeat")]
+    pub stream_heartbeat_ms: Option<Duration>,
+
+    /// Objects (webhooks, or actions and HMAC keys) per snapshot chunk on the config stream.
     #[arg(long, env = "CP_SNAPSHOT_CHUNK", default_value_t = 1000)]
     pub snapshot_chunk: usize,
 }
@@ -119,9 +127,40 @@ impl Default for DistributionArgs {
             metrics_listen: None,
             tls_cert_file: None,
             tls_key_file: None,
-            config_poll_ms: 1000,
-            stream_heartbeat_ms: 10_000,
+            config_poll_interval: Duration::from_secs(1),
+            config_poll_ms: None,
+            stream_heartbeat: Duration::from_secs(10),
+            stream_heartbeat_ms: None,
             snapshot_chunk: 1000,
         }
+    }
+}
+
+impl DistributionArgs {
+    /// Moves values given under the renamed `CP_CONFIG_POLL_MS` and `CP_STREAM_HEARTBEAT_MS` to their
+    /// new settings, with a deprecation warning each.
+    pub fn apply_renamed(&mut self, warnings: &mut Vec<String>) {
+        Renamed {
+            old_flag: "config-poll-ms",
+            old_env: "CP_CONFIG_POLL_MS",
+            new_flag: "config-poll-interval",
+            new_env: "CP_CONFIG_POLL_INTERVAL",
+        }
+        .apply(
+            &mut self.config_poll_ms,
+            &mut self.config_poll_interval,
+            warnings,
+        );
+        Renamed {
+            old_flag: "stream-heartbeat-ms",
+            old_env: "CP_STREAM_HEARTBEAT_MS",
+            new_flag: "stream-heartbeat",
+            new_env: "CP_STREAM_HEARTBEAT",
+        }
+        .apply(
+            &mut self.stream_heartbeat_ms,
+            &mut self.stream_heartbeat,
+            warnings,
+        );
     }
 }

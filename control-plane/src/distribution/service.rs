@@ -1,5 +1,6 @@
-//! `ConfigDistributionService`: one long-lived stream per data plane (see the protocol in
-//! proto/…/config_distribution.proto and the README).
+//! `ConfigDistributionService`: one long-lived stream per data plane (the protocol is in
+//! `proto/webhook/gateway/v1/config_distribution.proto` and the README, "Config distribution
+//! protocol").
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -10,16 +11,19 @@ use futures::Stream;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionService;
 use gateway_proto::v1::{
     control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta,
-    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk, WebhookRoute,
+    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::messages;
 use super::sessions::{SessionGuard, Sessions};
-use super::state::{ConfigState, Plan, Scope};
-use crate::auth::{Authenticator, Permission};
+use super::state::{ConfigState, Plan, PlaneRole, Scope};
+use crate::api::serve;
+use crate::auth::{Authenticator, Caller, Permission};
+use crate::error::ApiError;
 
 /// Tuning of the stream.
 #[derive(Clone, Debug)]
@@ -51,26 +55,15 @@ pub struct DistributionService {
 
 type Outbound = Pin<Box<dyn Stream<Item = Result<ControlPlaneMessage, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl ConfigDistributionService for DistributionService {
-    type StreamConfigStream = Outbound;
-
-    async fn stream_config(
+impl DistributionService {
+    /// Opens a config stream: waits for the data plane's Hello, then serves it in a session task.
+    async fn open(
         &self,
-        request: Request<Streaming<DataPlaneMessage>>,
-    ) -> Result<Response<Self::StreamConfigStream>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
+        caller: Caller,
+        peer: String,
+        mut inbound: Streaming<DataPlaneMessage>,
+    ) -> Result<Outbound, Status> {
         caller.require(Permission::ReceiveConfig)?;
-        // A data-plane token receives the config of its own organization (and workspace) only.
-        let scope = Scope {
-            organization_id: caller.organization_id,
-            workspace_id: caller.workspace_id,
-        };
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
             Ok(Ok(Some(DataPlaneMessage {
                 kind: Some(data_plane_message::Kind::Hello(h)),
@@ -88,6 +81,19 @@ impl ConfigDistributionService for DistributionService {
                 "Hello.data_plane_id must be 1 to 253 characters",
             ));
         }
+        let role = PlaneRole::from_proto(hello.role).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "Hello.role {} is not a role this control plane knows",
+                hello.role
+            ))
+        })?;
+        // A data-plane token receives the config of its own organization (and workspace) only, and
+        // only the kinds of objects its role serves.
+        let scope = Scope {
+            organization_id: caller.organization_id,
+            workspace_id: caller.workspace_id,
+            role,
+        };
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
             guard: self.sessions.open(&hello.data_plane_id, peer),
@@ -100,20 +106,41 @@ impl ConfigDistributionService for DistributionService {
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(session.run(hello, inbound, shutdown));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+#[tonic::async_trait]
+impl ConfigDistributionService for DistributionService {
+    type StreamConfigStream = Outbound;
+
+    async fn stream_config(
+        &self,
+        request: Request<Streaming<DataPlaneMessage>>,
+    ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        serve(&self.auth, request, |caller, inbound| {
+            self.open(caller, peer, inbound)
+        })
+        .await
     }
 
     async fn list_data_planes(
         &self,
         request: Request<ListDataPlanesRequest>,
     ) -> Result<Response<ListDataPlanesResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        caller.require(Permission::ManageTokens)?;
-        let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
-        Ok(Response::new(ListDataPlanesResponse {
-            data_planes: self.sessions.list(),
-            current_version,
-        }))
+        serve(&self.auth, request, |caller, _| async move {
+            caller.require(Permission::ManageTokens)?;
+            let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
+            Ok::<_, ApiError>(ListDataPlanesResponse {
+                data_planes: self.sessions.list(),
+                current_version,
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -121,9 +148,10 @@ impl ConfigDistributionService for DistributionService {
         &self,
         request: Request<gateway_proto::v1::ReportFailedTriggersRequest>,
     ) -> Result<Response<gateway_proto::v1::ReportFailedTriggersResponse>, Status> {
-        let caller = self.auth.authenticate(&request).await?;
-        let req = request.into_inner();
-        Ok(Response::new(self.failed.report(&caller, req).await?))
+        serve(&self.auth, request, |caller, req| async move {
+            self.failed.report(&caller, req).await
+        })
+        .await
     }
 }
 
@@ -144,7 +172,7 @@ struct Session {
     /// The version the next update is planned from: what the data plane serves once it has applied
     /// everything sent so far.
     base: u64,
-    /// Which webhooks this data plane may receive.
+    /// What this data plane may receive.
     scope: Scope,
 }
 
@@ -287,45 +315,25 @@ impl Session {
         match state.plan(from, &self.scope) {
             Plan::UpToDate => return Ok(()),
             Plan::Snapshot => {
-                let mut chunks = state
-                    .webhooks
-                    .values()
-                    .filter(|w| self.scope.contains(w))
-                    .collect::<Vec<_>>();
-                chunks.sort_by_key(|w| w.webhook_id);
-                // An empty config is still one (empty, last) chunk.
-                let mut parts: Vec<&[_]> = chunks.chunks(self.settings.chunk_size.max(1)).collect();
-                if parts.is_empty() {
-                    parts.push(&[]);
-                }
-                let total = parts.len();
-                for (index, part) in parts.into_iter().enumerate() {
+                let plan = state.snapshot_for(&self.scope);
+                for chunk in messages::snapshot_chunks(&plan, self.settings.chunk_size) {
                     self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
                         version: state.version,
                         nonce: nonce.clone(),
-                        chunk_index: index as u32,
-                        last: index + 1 == total,
-                        webhooks: part
-                            .iter()
-                            .map(|w| WebhookRoute::from(w.as_ref()))
-                            .collect(),
                         committed_at_unix_ms: state.committed_at_ms,
+                        ..chunk
                     }))
                     .await?;
                 }
                 self.remember(nonce, state, None);
             }
-            Plan::Delta { upserts, removals } => {
+            Plan::Delta(plan) => {
                 self.send(control_plane_message::Kind::Delta(Delta {
                     version: state.version,
                     nonce: nonce.clone(),
                     from_version: from,
-                    upserts: upserts
-                        .iter()
-                        .map(|w| WebhookRoute::from(w.as_ref()))
-                        .collect(),
-                    removals: removals.iter().map(|id| id.to_string()).collect(),
                     committed_at_unix_ms: state.committed_at_ms,
+                    ..messages::delta(&plan)
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

@@ -1,15 +1,30 @@
-//! The config as this replica knows it: every active webhook at one global revision, plus which
-//! webhooks each recent revision touched. Immutable once published (persistent maps make each new
-//! version cheap); every stream session plans what to send from it.
+//! The config as this replica knows it: every active webhook, every action and every active HMAC
+//! key at one global revision, plus which objects each recent revision touched. Immutable once
+//! published (persistent maps make each new version cheap); every stream session plans what to send
+//! from it, filtered by the data plane's scope and role (docs/actions.md, "Distribution").
 
 use std::sync::Arc;
 
 use gateway_shared::snapshot::WebhookConfig;
 use gateway_shared::{OrganizationId, WebhookId, WorkspaceId};
 use imbl::{HashMap, OrdMap};
+use uuid::Uuid;
+
+use crate::actions::routes::{ActionConfig, HmacKeyConfig, Owned};
 
 /// How many recent revisions are remembered for deltas; a data plane further behind gets a snapshot.
 pub const DEFAULT_HISTORY: usize = 100_000;
+
+/// An object a revision touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceId {
+    /// A webhook.
+    Webhook(WebhookId),
+    /// An action.
+    Action(Uuid),
+    /// An HMAC key.
+    HmacKey(Uuid),
+}
 
 /// One published version of the config.
 #[derive(Clone, Debug, Default)]
@@ -20,10 +35,29 @@ pub struct ConfigState {
     pub committed_at_ms: i64,
     /// Every active webhook.
     pub webhooks: HashMap<WebhookId, Arc<WebhookConfig>>,
-    /// Revision → (webhooks it touched, commit time), for revisions after `floor`.
-    history: OrdMap<u64, (Arc<[WebhookId]>, i64)>,
+    /// Every action.
+    pub actions: HashMap<Uuid, Arc<ActionConfig>>,
+    /// Every active (not revoked) HMAC key.
+    pub hmac_keys: HashMap<Uuid, Arc<HmacKeyConfig>>,
+    /// Revision → (objects it touched, commit time), for revisions after `floor`.
+    history: OrdMap<u64, (Arc<[ResourceId]>, i64)>,
     /// Deltas can be planned from any version >= floor.
     floor: u64,
+}
+
+/// Everything active at one revision, as a full read returns it.
+#[derive(Debug, Default)]
+pub struct FullConfig {
+    /// The global revision.
+    pub version: u64,
+    /// When it committed, unix milliseconds (0 when unknown).
+    pub committed_at_ms: i64,
+    /// Active webhooks.
+    pub webhooks: Vec<WebhookConfig>,
+    /// Actions.
+    pub actions: Vec<ActionConfig>,
+    /// Active HMAC keys.
+    pub hmac_keys: Vec<HmacKeyConfig>,
 }
 
 /// What one revision changed, as read from the change log.
@@ -31,27 +65,89 @@ pub struct ConfigState {
 pub struct Change {
     /// The revision.
     pub revision: u64,
-    /// The webhooks it touched.
-    pub webhook_ids: Vec<WebhookId>,
+    /// The objects it touched.
+    pub touched: Vec<ResourceId>,
     /// Commit time, unix milliseconds.
     pub committed_at_ms: i64,
 }
 
-/// The webhooks one data plane may receive: its token's organization and, when set, workspace.
+/// The current form of the objects a batch of changes touched; an object absent here is gone
+/// (deleted, a webhook deactivated, a key revoked).
+#[derive(Debug, Default)]
+pub struct Current {
+    /// Active webhooks.
+    pub webhooks: std::collections::HashMap<WebhookId, WebhookConfig>,
+    /// Existing actions.
+    pub actions: std::collections::HashMap<Uuid, ActionConfig>,
+    /// Active HMAC keys.
+    pub hmac_keys: std::collections::HashMap<Uuid, HmacKeyConfig>,
+}
+
+/// What a data plane serves, and so which resources it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaneRole {
+    /// Incoming webhooks: receives webhooks (with their provider secrets and API key hashes) only.
+    Ingest,
+    /// Outbound action calls: receives actions and active HMAC keys only.
+    Dispatch,
+}
+
+impl PlaneRole {
+    /// The role a `Hello` names; `None` for a value this build does not know (refused, fail closed).
+    pub fn from_proto(value: i32) -> Option<Self> {
+        match gateway_proto::v1::DataPlaneRole::try_from(value).ok()? {
+            gateway_proto::v1::DataPlaneRole::Ingest => Some(PlaneRole::Ingest),
+            gateway_proto::v1::DataPlaneRole::Dispatch => Some(PlaneRole::Dispatch),
+        }
+    }
+}
+
+/// What one data plane may receive: objects of its token's organization and, when set, workspace,
+/// of the kinds its role needs (least privilege: HMAC keys never reach ingest planes, provider
+/// secrets never reach dispatchers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scope {
     /// Organization of the data plane's token.
     pub organization_id: OrganizationId,
     /// Workspace of the token, if it is scoped to one.
     pub workspace_id: Option<WorkspaceId>,
+    /// The role the data plane declared.
+    pub role: PlaneRole,
 }
 
 impl Scope {
-    /// Whether `w` belongs to this scope.
-    pub fn contains(&self, w: &WebhookConfig) -> bool {
-        w.organization_id == self.organization_id
-            && self.workspace_id.is_none_or(|ws| ws == w.workspace_id)
+    /// Whether `o` belongs to this scope's organization and workspace.
+    pub fn contains(&self, o: &impl Owned) -> bool {
+        let (org, ws) = o.owner();
+        org == self.organization_id && self.workspace_id.is_none_or(|mine| mine == ws)
     }
+
+    /// Whether this data plane receives webhooks.
+    pub fn gets_webhooks(&self) -> bool {
+        self.role == PlaneRole::Ingest
+    }
+
+    /// Whether this data plane receives actions and HMAC keys.
+    pub fn gets_actions(&self) -> bool {
+        self.role == PlaneRole::Dispatch
+    }
+}
+
+/// The changes of one delta, already filtered for one data plane.
+#[derive(Debug, Default)]
+pub struct DeltaPlan {
+    /// Webhooks to add or replace.
+    pub upserts: Vec<Arc<WebhookConfig>>,
+    /// Webhooks to drop.
+    pub removals: Vec<WebhookId>,
+    /// Actions to add or replace.
+    pub action_upserts: Vec<Arc<ActionConfig>>,
+    /// Actions to drop.
+    pub action_removals: Vec<Uuid>,
+    /// HMAC keys to add.
+    pub hmac_key_upserts: Vec<Arc<HmacKeyConfig>>,
+    /// HMAC keys to drop (revoked or gone).
+    pub hmac_key_removals: Vec<Uuid>,
 }
 
 /// What a session should send to bring a data plane from its version to the current one.
@@ -62,54 +158,89 @@ pub enum Plan {
     /// Send the whole config.
     Snapshot,
     /// Send these changes.
-    Delta {
-        /// Webhooks to add or replace.
-        upserts: Vec<Arc<WebhookConfig>>,
-        /// Webhooks to drop.
-        removals: Vec<WebhookId>,
-    },
+    Delta(DeltaPlan),
+}
+
+/// The part of a state one data plane receives in a snapshot.
+#[derive(Debug, Default)]
+pub struct SnapshotPlan {
+    /// Webhooks, by id.
+    pub webhooks: Vec<Arc<WebhookConfig>>,
+    /// Actions, by id.
+    pub actions: Vec<Arc<ActionConfig>>,
+    /// Active HMAC keys, by id.
+    pub hmac_keys: Vec<Arc<HmacKeyConfig>>,
 }
 
 impl ConfigState {
-    /// A state from a full read at `version`; deltas can be planned from `version` on.
-    pub fn from_full(version: u64, committed_at_ms: i64, webhooks: Vec<WebhookConfig>) -> Self {
+    /// A state from a full read; deltas can be planned from its version on.
+    pub fn from_full(full: FullConfig) -> Self {
         Self {
-            version,
-            committed_at_ms,
-            webhooks: webhooks
+            version: full.version,
+            committed_at_ms: full.committed_at_ms,
+            webhooks: full
+                .webhooks
                 .into_iter()
                 .map(|w| (w.webhook_id, Arc::new(w)))
                 .collect(),
+            actions: full
+                .actions
+                .into_iter()
+                .map(|a| (a.action_id, Arc::new(a)))
+                .collect(),
+            hmac_keys: full
+                .hmac_keys
+                .into_iter()
+                .map(|k| (k.key_id, Arc::new(k)))
+                .collect(),
             history: OrdMap::new(),
-            floor: version,
+            floor: full.version,
         }
     }
 
     /// The next state: `changes` (revisions after `self.version`, up to `version`) applied, where
-    /// `current` holds the active config of every touched webhook (absent = deleted or deactivated).
+    /// `current` holds the current form of every touched object (absent = gone).
     pub fn advance(
         &self,
         version: u64,
         changes: &[Change],
-        current: &std::collections::HashMap<WebhookId, WebhookConfig>,
+        current: &Current,
         max_history: usize,
     ) -> Self {
         let mut next = self.clone();
         next.version = version.max(self.version);
         for change in changes {
-            for id in &change.webhook_ids {
-                match current.get(id) {
-                    Some(w) => {
-                        next.webhooks.insert(*id, Arc::new(w.clone()));
-                    }
-                    None => {
-                        next.webhooks.remove(id);
-                    }
+            for id in &change.touched {
+                match *id {
+                    ResourceId::Webhook(id) => match current.webhooks.get(&id) {
+                        Some(w) => {
+                            next.webhooks.insert(id, Arc::new(w.clone()));
+                        }
+                        None => {
+                            next.webhooks.remove(&id);
+                        }
+                    },
+                    ResourceId::Action(id) => match current.actions.get(&id) {
+                        Some(a) => {
+                            next.actions.insert(id, Arc::new(a.clone()));
+                        }
+                        None => {
+                            next.actions.remove(&id);
+                        }
+                    },
+                    ResourceId::HmacKey(id) => match current.hmac_keys.get(&id) {
+                        Some(k) => {
+                            next.hmac_keys.insert(id, Arc::new(k.clone()));
+                        }
+                        None => {
+                            next.hmac_keys.remove(&id);
+                        }
+                    },
                 }
             }
             next.history.insert(
                 change.revision,
-                (change.webhook_ids.clone().into(), change.committed_at_ms),
+                (change.touched.clone().into(), change.committed_at_ms),
             );
             next.committed_at_ms = next.committed_at_ms.max(change.committed_at_ms);
         }
@@ -126,7 +257,8 @@ impl ConfigState {
     }
 
     /// What to send to a data plane that serves `from` and may receive `scope`. Removals are not
-    /// filtered (a removed webhook's owner is no longer known); a data plane ignores unknown ids.
+    /// filtered by tenant (a removed object's owner is no longer known; a data plane ignores unknown
+    /// ids), only by role.
     pub fn plan(&self, from: u64, scope: &Scope) -> Plan {
         if from == self.version && from != 0 {
             return Plan::UpToDate;
@@ -134,26 +266,71 @@ impl ConfigState {
         if from == 0 || from < self.floor || from > self.version {
             return Plan::Snapshot;
         }
-        let mut touched: Vec<WebhookId> = self
+        let mut touched: Vec<ResourceId> = self
             .history
             .range(from + 1..=self.version)
             .flat_map(|(_, (ids, _))| ids.iter().copied())
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        let mut upserts = Vec::new();
-        let mut removals = Vec::new();
+        let mut plan = DeltaPlan::default();
         for id in touched {
-            match self.webhooks.get(&id) {
-                Some(w) if scope.contains(w) => upserts.push(w.clone()),
-                Some(_) => {}
-                None => removals.push(id),
+            match id {
+                ResourceId::Webhook(id) if scope.gets_webhooks() => match self.webhooks.get(&id) {
+                    Some(w) if scope.contains(w.as_ref()) => plan.upserts.push(w.clone()),
+                    Some(_) => {}
+                    None => plan.removals.push(id),
+                },
+                ResourceId::Action(id) if scope.gets_actions() => match self.actions.get(&id) {
+                    Some(a) if scope.contains(a.as_ref()) => plan.action_upserts.push(a.clone()),
+                    Some(_) => {}
+                    None => plan.action_removals.push(id),
+                },
+                ResourceId::HmacKey(id) if scope.gets_actions() => match self.hmac_keys.get(&id) {
+                    Some(k) if scope.contains(k.as_ref()) => plan.hmac_key_upserts.push(k.clone()),
+                    Some(_) => {}
+                    None => plan.hmac_key_removals.push(id),
+                },
+                ResourceId::Webhook(_) | ResourceId::Action(_) | ResourceId::HmacKey(_) => {}
             }
         }
-        Plan::Delta { upserts, removals }
+        Plan::Delta(plan)
     }
 
-    /// Commit time of `version` if it is a remembered revision.
+    /// Everything `scope` receives in a full snapshot, each kind ordered by id.
+    pub fn snapshot_for(&self, scope: &Scope) -> SnapshotPlan {
+        let mut plan = SnapshotPlan::default();
+        if scope.gets_webhooks() {
+            plan.webhooks = self
+                .webhooks
+                .values()
+                .filter(|w| scope.contains(w.as_ref()))
+                .cloned()
+                .collect();
+            plan.webhooks.sort_by_key(|w| w.webhook_id);
+        }
+        if scope.gets_actions() {
+            plan.actions = self
+                .actions
+                .values()
+                .filter(|a| scope.contains(a.as_ref()))
+                .cloned()
+                .collect();
+            plan.actions.sort_by_key(|a| a.action_id);
+            plan.hmac_keys = self
+                .hmac_keys
+                .values()
+                .filter(|k| scope.contains(k.as_ref()))
+                .cloned()
+                .collect();
+            plan.hmac_keys.sort_by_key(|k| k.key_id);
+        }
+        plan
+    }
+
+    /// Commit time of `version` if it is a remembered revision (what the tests check `advance`
+    /// kept).
+    #[cfg(test)]
     pub fn committed_at(&self, version: u64) -> Option<i64> {
         if version == self.version {
             return Some(self.committed_at_ms);
@@ -163,136 +340,5 @@ impl ConfigState {
 }
 
 #[cfg(test)]
-mod tests {
-    use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, WebhookOptions};
-    use gateway_shared::{AppId, Provider};
-
-    use super::*;
-
-    fn webhook(id: WebhookId, key: &str) -> WebhookConfig {
-        WebhookConfig {
-            webhook_id: id,
-            organization_id: OrganizationId(ORG),
-            workspace_id: WorkspaceId::new_random(),
-            app_id: AppId::new_random(),
-            provider: Provider::Generic,
-            api_keys: vec![ApiKeyHash::of(key)],
-            secrets: ProviderSecrets::default(),
-            bindings: vec![],
-            correlation_key_path: None,
-            options: WebhookOptions::default(),
-        }
-    }
-
-    const ORG: uuid::Uuid = uuid::Uuid::from_u128(7);
-
-    fn scope() -> Scope {
-        Scope {
-            organization_id: OrganizationId(ORG),
-            workspace_id: None,
-        }
-    }
-
-    fn change(revision: u64, ids: &[WebhookId]) -> Change {
-        Change {
-            revision,
-            webhook_ids: ids.to_vec(),
-            committed_at_ms: revision as i64 * 1000,
-        }
-    }
-
-    #[test]
-    fn plans_deltas_from_any_remembered_version_and_snapshots_otherwise() {
-        let (a, b, c) = (
-            WebhookId::new_random(),
-            WebhookId::new_random(),
-            WebhookId::new_random(),
-        );
-        let s5 = ConfigState::from_full(5, 5000, vec![webhook(a, "a"), webhook(b, "b")]);
-        assert!(matches!(s5.plan(0, &scope()), Plan::Snapshot));
-        assert!(matches!(s5.plan(5, &scope()), Plan::UpToDate));
-        assert!(
-            matches!(s5.plan(4, &scope()), Plan::Snapshot),
-            "older than the full read"
-        );
-        assert!(
-            matches!(s5.plan(9, &scope()), Plan::Snapshot),
-            "ahead of us (another replica, a reset database)"
-        );
-
-        // rev 6: c created; rev 7: b deleted; rev 8: a changed
-        let mut cur = std::collections::HashMap::new();
-        cur.insert(c, webhook(c, "c"));
-        let s6 = s5.advance(6, &[change(6, &[c])], &cur, DEFAULT_HISTORY);
-        let s7 = s6.advance(
-            7,
-            &[change(7, &[b])],
-            &std::collections::HashMap::new(),
-            DEFAULT_HISTORY,
-        );
-        let mut cur = std::collections::HashMap::new();
-        cur.insert(a, webhook(a, "a2"));
-        let s8 = s7.advance(8, &[change(8, &[a])], &cur, DEFAULT_HISTORY);
-
-        assert_eq!(s8.webhooks.len(), 2);
-        assert_eq!(s8.webhooks[&a].api_keys[0], ApiKeyHash::of("a2"));
-        assert!(
-            s5.webhooks.contains_key(&b),
-            "published states are immutable"
-        );
-
-        match s8.plan(5, &scope()) {
-            Plan::Delta { upserts, removals } => {
-                let mut ids: Vec<_> = upserts.iter().map(|w| w.webhook_id).collect();
-                ids.sort();
-                let mut want = vec![a, c];
-                want.sort();
-                assert_eq!(ids, want);
-                assert_eq!(removals, vec![b]);
-            }
-            other => panic!("expected a delta, got {other:?}"),
-        }
-        match s8.plan(7, &scope()) {
-            Plan::Delta { upserts, removals } => {
-                assert_eq!(upserts.len(), 1);
-                assert_eq!(upserts[0].webhook_id, a);
-                assert!(removals.is_empty());
-            }
-            other => panic!("expected a delta, got {other:?}"),
-        }
-        assert_eq!(s8.committed_at(7), Some(7000));
-
-        let other = Scope {
-            organization_id: OrganizationId::new_random(),
-            workspace_id: None,
-        };
-        match s8.plan(5, &other) {
-            Plan::Delta { upserts, removals } => {
-                assert!(
-                    upserts.is_empty(),
-                    "another organization's webhooks are never sent"
-                );
-                assert_eq!(removals, vec![b]);
-            }
-            other => panic!("expected a delta, got {other:?}"),
-        }
-        assert_eq!(s8.committed_at(8), Some(8000));
-    }
-
-    #[test]
-    fn history_is_bounded_and_older_versions_get_snapshots() {
-        let a = WebhookId::new_random();
-        let mut s = ConfigState::from_full(1, 0, vec![]);
-        let mut cur = std::collections::HashMap::new();
-        cur.insert(a, webhook(a, "a"));
-        for rev in 2..=10 {
-            s = s.advance(rev, &[change(rev, &[a])], &cur, 3);
-        }
-        assert!(matches!(s.plan(8, &scope()), Plan::Delta { .. }));
-        assert!(matches!(s.plan(7, &scope()), Plan::Delta { .. }));
-        assert!(
-            matches!(s.plan(6, &scope()), Plan::Snapshot),
-            "revision 7 was forgotten, so 6 cannot be caught up"
-        );
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

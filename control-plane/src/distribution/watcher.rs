@@ -1,22 +1,21 @@
 //! Follows the change log in Postgres and publishes each new config version.
 //!
 //! Changes can commit through any control-plane replica. Each committing transaction bumps the global
-//! revision, inserts `config_changes` rows and sends `NOTIFY config_revision` (see `revision.rs`). This watcher LISTENs for it and then reads every change after the version it
-//! has (a catch-up read), so a notification that is lost (a dropped LISTEN connection, a restart) is
-//! never a lost change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
+//! revision, inserts `config_changes` rows and sends `NOTIFY config_revision` (see `revision.rs`).
+//! This watcher LISTENs for it and then reads every change after the version it has (a catch-up
+//! read), so a notification that is lost (a dropped LISTEN connection, a restart) is never a lost
+//! change: a periodic poll and every reconnect run the same catch-up. Bursts coalesce,
 //! because notifications that arrive while a read runs collapse into one more read.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use gateway_shared::snapshot::WebhookConfig;
-use gateway_shared::WebhookId;
+use gateway_shared::backoff::Backoff;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::state::{Change, ConfigState};
+use super::state::{Change, ConfigState, Current, FullConfig};
 
 use crate::revision::NOTIFY_CHANNEL;
 
@@ -27,15 +26,16 @@ pub struct ChangeBatch {
     pub version: u64,
     /// Changes after the requested version, ascending.
     pub changes: Vec<Change>,
-    /// The active config of every touched webhook; absent = deleted or deactivated.
-    pub current: HashMap<WebhookId, WebhookConfig>,
+    /// The current form of every touched object; absent = gone (deleted, deactivated, revoked).
+    pub current: Current,
 }
 
 /// Where the watcher reads config from.
 #[tonic::async_trait]
 pub trait ConfigStore: Send + Sync + 'static {
-    /// The current revision, its commit time (unix ms) and every active webhook, read consistently.
-    async fn load_full(&self) -> anyhow::Result<(u64, i64, Vec<WebhookConfig>)>;
+    /// The current revision, its commit time (unix ms), every active webhook, every action and every
+    /// active HMAC key, read consistently.
+    async fn load_full(&self) -> anyhow::Result<FullConfig>;
     /// Everything that changed after `after`, read consistently.
     async fn load_changes(&self, after: u64) -> anyhow::Result<ChangeBatch>;
 }
@@ -65,20 +65,25 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = retry_delays();
     let mut state = loop {
         match store.load_full().await {
-            Ok((version, committed_at, webhooks)) => {
-                tracing::info!(version, webhooks = webhooks.len(), "config loaded");
-                break Arc::new(ConfigState::from_full(version, committed_at, webhooks));
+            Ok(full) => {
+                tracing::info!(
+                    version = full.version,
+                    webhooks = full.webhooks.len(),
+                    actions = full.actions.len(),
+                    hmac_keys = full.hmac_keys.len(),
+                    "config loaded"
+                );
+                break Arc::new(ConfigState::from_full(full));
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading config failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     };
@@ -117,9 +122,17 @@ pub async fn run(
 
 /// Keeps a LISTEN connection open and wakes the watcher on each notification and on each (re)connect.
 async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    // The pool was built from the same URL at start-up, so it parses; TLS follows its sslmode.
+    let connector = match crate::db::PgConnector::new(&database_url) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "config LISTEN connection cannot be configured");
+            return;
+        }
+    };
+    let mut backoff = retry_delays();
     loop {
-        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+        match connector.connect().await {
             Ok((client, mut connection)) => {
                 let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                 let statement = format!("LISTEN {NOTIFY_CHANNEL}");
@@ -131,7 +144,7 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
                 };
                 match listening {
                     Ok(()) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         wake.notify_one();
                         loop {
                             tokio::select! {
@@ -148,12 +161,18 @@ async fn listen(database_url: String, wake: Arc<Notify>, shutdown: CancellationT
                     Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot open the config LISTEN connection"),
+            Err(e) => {
+                tracing::warn!(error = %crate::db::error_chain(&e), "cannot open the config LISTEN connection")
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = shutdown.cancelled() => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// Retries of the full read and of the LISTEN connection: from 100ms up to 5s.
+fn retry_delays() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 }

@@ -1,15 +1,16 @@
-//! Failed triggers (SPEC §2): requests that reached a known webhook and were not published. Data
+//! Failed triggers (docs/control-plane.md, "Failed triggers"): requests that reached a known
+//! webhook and were not published. Data
 //! planes report them (`ConfigDistributionService.ReportFailedTriggers`, see [`report`]); they are
 //! stored per app with a retention policy ([`retention`]), listed and shown with masked headers
 //! (`TriggerService.ListFailedTriggers`/`GetFailedTrigger`, see [`store`]) and can be published
 //! again ([`replay`]).
 
-pub mod metrics;
-pub mod query;
-pub mod replay;
-pub mod report;
-pub mod retention;
-pub mod store;
+pub(crate) mod metrics;
+mod query;
+pub(crate) mod replay;
+pub(crate) mod report;
+pub(crate) mod retention;
+pub(crate) mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,8 @@ use gateway_shared::crypto::Keyring;
 
 use crate::db::DbPool;
 use gateway_shared::settings::{parse_duration, parse_property};
-pub use metrics::FailedTriggerMetrics;
-pub use replay::Replayer;
+pub(crate) use metrics::FailedTriggerMetrics;
+pub(crate) use replay::Replayer;
 
 /// The data plane's default topic, so a replay lands where the original would have.
 pub const DEFAULT_TOPIC: &str = "webhook-gateway.events";
@@ -130,7 +131,7 @@ impl FailedTriggerArgs {
 }
 
 /// What both services share to handle failed triggers.
-pub struct FailedTriggers {
+pub(crate) struct FailedTriggers {
     pub(crate) pool: DbPool,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) max_payload_bytes: usize,

@@ -7,24 +7,10 @@ use gateway_proto::v1 as pb;
 
 use super::store::{self, Cursor, ListFilter};
 use super::FailedTriggers;
-use crate::api::{parse_uuid, Page};
+use crate::api::{time_field, Page};
 use crate::auth::{Caller, Permission};
-use crate::error::{ApiError, ApiResult};
-
-fn time(
-    t: Option<&prost_types::Timestamp>,
-    field: &'static str,
-) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
-    t.map(|t| {
-        u32::try_from(t.nanos)
-            .ok()
-            .and_then(|n| chrono::DateTime::from_timestamp(t.seconds, n))
-            .ok_or_else(|| {
-                ApiError::invalid("TIME_INVALID", field, format!("`{field}` is out of range"))
-            })
-    })
-    .transpose()
-}
+use crate::error::ApiResult;
+use crate::scope::{parse_optional_uuid, parse_uuid};
 
 impl FailedTriggers {
     /// One page of an app's failed triggers, newest first, without headers and payload.
@@ -36,12 +22,8 @@ impl FailedTriggers {
     ) -> ApiResult<pb::ListFailedTriggersResponse> {
         let scope = caller.require_app(Permission::Read, req.app.as_ref())?;
         let page = Page::parse(req.page_size, &req.page_token)?;
-        let after = page.after.as_deref().map(Cursor::decode).transpose()?;
-        let webhook_id = if req.webhook_id.trim().is_empty() {
-            None
-        } else {
-            Some(parse_uuid(&req.webhook_id, "webhook_id")?)
-        };
+        let after = page.after_as::<Cursor>()?;
+        let webhook_id = parse_optional_uuid(&req.webhook_id, "webhook_id")?;
         let filter = ListFilter {
             webhook_id,
             reason_codes: req
@@ -50,8 +32,8 @@ impl FailedTriggers {
                 .map(|c| c.trim().to_owned())
                 .filter(|c| !c.is_empty())
                 .collect(),
-            received_after: time(req.received_after.as_ref(), "received_after")?,
-            received_before: time(req.received_before.as_ref(), "received_before")?,
+            received_after: time_field(req.received_after.as_ref(), "received_after")?,
+            received_before: time_field(req.received_before.as_ref(), "received_before")?,
         };
         let mut conn = self.conn().await?;
         let mut rows = store::list(&mut conn, scope, &filter, after, page.fetch()).await?;

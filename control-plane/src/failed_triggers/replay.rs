@@ -18,10 +18,11 @@ use gateway_shared::{CorrelationPath, TriggerType, WebhookId};
 
 use super::store::{self, FailedTriggerMeta, StoredHeader};
 use super::{FailedTriggerArgs, FailedTriggers};
-use crate::api::parse_uuid;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 use crate::schema::failed_triggers;
+use crate::scope::parse_uuid;
 
 /// The replay producer.
 pub struct Replayer {
@@ -133,7 +134,7 @@ impl FailedTriggers {
     ) -> ApiResult<pb::ReplayFailedTriggerResponse> {
         let replayer = self.replayer.as_ref().ok_or_else(|| {
             ApiError::precondition(
-                "REPLAY_NOT_CONFIGURED",
+                reasons::REPLAY_NOT_CONFIGURED,
                 "this control plane has no Kafka configured for replays (CP_KAFKA_BOOTSTRAP)",
             )
         })?;
@@ -155,7 +156,7 @@ impl FailedTriggers {
                         .await?
                         .ok_or_else(|| {
                             ApiError::precondition(
-                                "TRIGGER_NOT_ACTIVE",
+                                reasons::TRIGGER_NOT_ACTIVE,
                                 "the webhook is not active: activate it before replaying",
                             )
                         })?;
@@ -166,7 +167,7 @@ impl FailedTriggers {
                     .find(|h| h.name.eq_ignore_ascii_case("content-type"))
                     .and_then(|h| <[String]>::first(&h.values));
                 let payload = decode_payload(content_type.map(|c| c.as_bytes()), &body.payload)
-                    .map_err(|e| ApiError::precondition("INVALID_JSON", e.to_string()))?;
+                    .map_err(|e| ApiError::precondition(reasons::INVALID_JSON, e.to_string()))?;
                 let has_resume = config
                     .bindings
                     .iter()
@@ -176,7 +177,9 @@ impl FailedTriggers {
                         CorrelationPath::parse(path)
                             .map_err(|e| e.to_string())
                             .and_then(|p| p.resolve(&payload.to_value()).map_err(|e| e.to_string()))
-                            .map_err(|e| ApiError::precondition("CORRELATION_KEY_UNRESOLVED", e))?,
+                            .map_err(|e| {
+                                ApiError::precondition(reasons::CORRELATION_KEY_UNRESOLVED, e)
+                            })?,
                     ),
                     _ => None,
                 };
@@ -232,13 +235,13 @@ impl FailedTriggers {
 fn refuse_unless_replayable(meta: &FailedTriggerMeta, force: bool) -> ApiResult<()> {
     if !meta.replayable {
         return Err(ApiError::precondition(
-            "FAILED_TRIGGER_NOT_REPLAYABLE",
+            reasons::FAILED_TRIGGER_NOT_REPLAYABLE,
             "the payload was not kept whole (truncated or never read), so it cannot be replayed",
         ));
     }
     if meta.replay_count > 0 && !force {
         return Err(ApiError::Precondition {
-            reason: "FAILED_TRIGGER_ALREADY_REPLAYED",
+            reason: reasons::FAILED_TRIGGER_ALREADY_REPLAYED,
             message: "already replayed; pass force to publish it again".into(),
             metadata: meta
                 .replay_event_id

@@ -153,9 +153,7 @@ impl FailedTriggers {
         let id = parse(&r.report_id)?;
         let webhook_id = parse(&r.webhook_id)?;
         let owner = owners.get(&webhook_id)?;
-        let in_scope = caller
-            .workspace_id
-            .is_none_or(|ws| ws.0 == owner.workspace_id);
+        let in_scope = caller.sees_workspace(owner.workspace_id);
         let ids_match = parse(&r.organization_id) == Some(owner.organization_id)
             && parse(&r.workspace_id) == Some(owner.workspace_id)
             && parse(&r.app_id) == Some(owner.app_id);

@@ -9,11 +9,14 @@ use uuid::Uuid;
 use gateway_proto::v1 as pb;
 use gateway_shared::Provider;
 
-use crate::api::{timestamp, AppScope};
+use gateway_proto::convert::provider_to_proto;
+
+use crate::api::{invalid_token, timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 use crate::schema::{failed_triggers, webhooks};
-use crate::webhooks::store::provider_to_proto;
+use crate::scope::{in_app, AppScope};
 
 /// One stored header: the JSON shape of the `headers` column.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,20 +142,21 @@ impl Cursor {
     pub fn encode(&self) -> String {
         format!("{}/{}", self.received_micros, self.id)
     }
+}
+
+/// A token text that [`Cursor::encode`] did not make.
+#[derive(Debug)]
+pub struct NotACursor;
+
+impl std::str::FromStr for Cursor {
+    type Err = NotACursor;
 
     /// Parses a token text made by [`Cursor::encode`].
-    pub fn decode(text: &str) -> ApiResult<Self> {
-        let invalid = || {
-            ApiError::invalid(
-                "PAGE_TOKEN_INVALID",
-                "page_token",
-                "page_token is not one this server issued",
-            )
-        };
-        let (micros, id) = text.split_once('/').ok_or_else(invalid)?;
+    fn from_str(text: &str) -> Result<Self, NotACursor> {
+        let (micros, id) = text.split_once('/').ok_or(NotACursor)?;
         Ok(Self {
-            received_micros: micros.parse().map_err(|_| invalid())?,
-            id: Uuid::parse_str(id).map_err(|_| invalid())?,
+            received_micros: micros.parse().map_err(|_| NotACursor)?,
+            id: Uuid::parse_str(id).map_err(|_| NotACursor)?,
         })
     }
 }
@@ -167,9 +171,7 @@ pub async fn list(
 ) -> ApiResult<Vec<(FailedTriggerMeta, String)>> {
     let mut query = failed_triggers::table
         .inner_join(webhooks::table)
-        .filter(failed_triggers::app_id.eq(scope.app_id.0))
-        .filter(failed_triggers::organization_id.eq(scope.organization_id.0))
-        .filter(failed_triggers::workspace_id.eq(scope.workspace_id.0))
+        .filter(in_app!(failed_triggers, scope))
         .select((FailedTriggerMeta::as_select(), webhooks::name))
         .order((
             failed_triggers::received_at.desc(),
@@ -190,13 +192,8 @@ pub async fn list(
         query = query.filter(failed_triggers::received_at.lt(t));
     }
     if let Some(c) = after {
-        let t = chrono::DateTime::from_timestamp_micros(c.received_micros).ok_or_else(|| {
-            ApiError::invalid(
-                "PAGE_TOKEN_INVALID",
-                "page_token",
-                "page_token is not one this server issued",
-            )
-        })?;
+        let t =
+            chrono::DateTime::from_timestamp_micros(c.received_micros).ok_or_else(invalid_token)?;
         query = query.filter(
             failed_triggers::received_at
                 .lt(t)
@@ -211,7 +208,7 @@ pub async fn list(
 /// The failed trigger was not found in the caller's scope.
 pub fn not_found() -> ApiError {
     ApiError::NotFound {
-        reason: "FAILED_TRIGGER_NOT_FOUND",
+        reason: reasons::FAILED_TRIGGER_NOT_FOUND,
         what: "failed trigger",
     }
 }
@@ -249,13 +246,7 @@ pub async fn load(
         .await
         .optional()?;
     match row {
-        Some(row)
-            if caller
-                .workspace_id
-                .is_none_or(|ws| ws.0 == row.0.workspace_id) =>
-        {
-            Ok(row)
-        }
+        Some(row) if caller.sees_workspace(row.0.workspace_id) => Ok(row),
         _ => Err(not_found()),
     }
 }
@@ -325,8 +316,8 @@ mod tests {
             received_micros: 1_763_800_000_123_456,
             id: Uuid::now_v7(),
         };
-        assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
-        assert!(Cursor::decode("webhook-name").is_err());
-        assert!(Cursor::decode("12/not-a-uuid").is_err());
+        assert_eq!(c.encode().parse::<Cursor>().ok(), Some(c));
+        assert!("webhook-name".parse::<Cursor>().is_err());
+        assert!("12/not-a-uuid".parse::<Cursor>().is_err());
     }
 }

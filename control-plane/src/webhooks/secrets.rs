@@ -11,6 +11,7 @@ use gateway_shared::crypto::{Aad, Keyring};
 use gateway_shared::{Provider, Secret};
 
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 
 /// Longest accepted secret field.
 const MAX_SECRET_LEN: usize = 4096;
@@ -19,7 +20,7 @@ const MAX_SECRET_LEN: usize = 4096;
 /// META's verify token. Either may hold placeholders in the template form.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, Zeroize)]
 #[serde(rename_all = "camelCase")]
-pub struct SecretValue {
+pub(crate) struct SecretValue {
     /// Signing secret (Slack, GitHub, Stripe, Standard Webhooks, Shopify) or Meta app secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
@@ -35,12 +36,12 @@ impl std::fmt::Debug for SecretValue {
 }
 
 /// Associated data of a webhook's sealed column.
-pub fn webhook_aad(webhook_id: uuid::Uuid, column: &str) -> Aad {
+pub(crate) fn webhook_aad(webhook_id: uuid::Uuid, column: &str) -> Aad {
     Aad::new("webhooks", &webhook_id.to_string(), column)
 }
 
 /// Column names of the sealed values of `webhooks` (also their AAD column part).
-pub mod columns {
+pub(crate) mod columns {
     /// The API key.
     pub const API_KEY: &str = "api_key_ciphertext";
     /// The provider secret as entered.
@@ -76,7 +77,7 @@ impl SecretValue {
         ] {
             if value.len() > MAX_SECRET_LEN {
                 return Err(ApiError::invalid(
-                    "WEBHOOK_SECRET_INVALID",
+                    reasons::WEBHOOK_SECRET_INVALID,
                     "provider_secret",
                     format!("`{field}` must be at most {MAX_SECRET_LEN} bytes"),
                 ));
@@ -87,21 +88,21 @@ impl SecretValue {
         let app = req.app_secret.trim();
         match provider {
             Provider::Generic => Err(ApiError::invalid(
-                "WEBHOOK_PROVIDER_HAS_NO_SECRET",
+                reasons::WEBHOOK_PROVIDER_HAS_NO_SECRET,
                 "provider_secret",
                 "GENERIC webhooks have no provider secret; the API key authenticates them",
             )),
             Provider::Meta => {
                 if !signing.is_empty() {
                     return Err(ApiError::invalid(
-                        "WEBHOOK_SECRET_INVALID",
+                        reasons::WEBHOOK_SECRET_INVALID,
                         "signing_secret",
                         "META uses `verify_token` and `app_secret`, not `signing_secret`",
                     ));
                 }
                 if verify.is_empty() || app.is_empty() {
                     return Err(ApiError::invalid(
-                        "WEBHOOK_META_SECRETS_REQUIRED",
+                        reasons::WEBHOOK_META_SECRETS_REQUIRED,
                         "provider_secret",
                         "META needs both `verify_token` and `app_secret`",
                     ));
@@ -118,14 +119,14 @@ impl SecretValue {
             | Provider::Shopify => {
                 if !verify.is_empty() || !app.is_empty() {
                     return Err(ApiError::invalid(
-                        "WEBHOOK_SECRET_INVALID",
+                        reasons::WEBHOOK_SECRET_INVALID,
                         "provider_secret",
                         format!("{provider} uses `signing_secret` only"),
                     ));
                 }
                 if signing.is_empty() {
                     return Err(ApiError::invalid(
-                        "WEBHOOK_SECRET_REQUIRED",
+                        reasons::WEBHOOK_SECRET_REQUIRED,
                         "signing_secret",
                         format!("{provider} needs `signing_secret`"),
                     ));
@@ -172,7 +173,7 @@ impl SecretValue {
                         None => {
                             out.zeroize();
                             return Err(ApiError::Precondition {
-                                reason: "CONFIG_PARAM_NOT_FOUND",
+                                reason: reasons::CONFIG_PARAM_NOT_FOUND,
                                 message: format!("config param `{name}` referenced by the provider secret does not exist in this app"),
                                 metadata: vec![("param", name.to_owned())],
                             });
@@ -192,7 +193,7 @@ impl SecretValue {
         {
             if v.trim().is_empty() {
                 return Err(ApiError::precondition(
-                    "WEBHOOK_SECRET_INVALID",
+                    reasons::WEBHOOK_SECRET_INVALID,
                     "the provider secret resolves to an empty value",
                 ));
             }
@@ -204,7 +205,7 @@ impl SecretValue {
                 .is_some_and(|s| s.starts_with("whsec_") && s.len() > 6)
         {
             return Err(ApiError::invalid(
-                "WEBHOOK_SECRET_INVALID",
+                reasons::WEBHOOK_SECRET_INVALID,
                 "signing_secret",
                 "STANDARD_WEBHOOKS secrets start with `whsec_`",
             ));
@@ -215,7 +216,7 @@ impl SecretValue {
 
 /// A piece of a secret template.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Part<'a> {
+pub(crate) enum Part<'a> {
     /// Literal text.
     Text(&'a str),
     /// `${configParam.NAME}`.
@@ -226,7 +227,7 @@ const OPEN: &str = "${configParam.";
 
 /// Splits `text` into literal text and `${configParam.NAME}` placeholders. An opened placeholder
 /// without `}` or with an invalid name is INVALID_ARGUMENT PLACEHOLDER_INVALID.
-pub fn parse_template(text: &str) -> ApiResult<Vec<Part<'_>>> {
+pub(crate) fn parse_template(text: &str) -> ApiResult<Vec<Part<'_>>> {
     let mut parts = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(OPEN) {
@@ -236,15 +237,15 @@ pub fn parse_template(text: &str) -> ApiResult<Vec<Part<'_>>> {
         let after = &rest[start + OPEN.len()..];
         let Some(end) = after.find('}') else {
             return Err(ApiError::invalid(
-                "PLACEHOLDER_INVALID",
+                reasons::PLACEHOLDER_INVALID,
                 "provider_secret",
                 "a `${configParam.` placeholder is not closed with `}`",
             ));
         };
         let name = &after[..end];
-        if !crate::config_params::valid_param_name(name) {
+        if !crate::config_params::store::valid_param_name(name) {
             return Err(ApiError::invalid(
-                "PLACEHOLDER_INVALID",
+                reasons::PLACEHOLDER_INVALID,
                 "provider_secret",
                 "a placeholder names an invalid config param (letters, digits, `_`, `-`, `.`; 1-100)",
             ));

@@ -1,4 +1,4 @@
-//! Webhook rows: loading within the caller's scope, API keys, and storing provider secrets.
+//! Webhook rows: loading within the caller's scope, their API view, binding counts and API keys.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,16 +12,19 @@ use gateway_shared::crypto::Keyring;
 use gateway_shared::snapshot::sha256;
 use gateway_shared::{Provider, Secret, TriggerState};
 
-use super::secrets::{columns, webhook_aad, SecretValue};
-use crate::api::{timestamp, AppScope};
+use gateway_proto::convert::{provider_to_proto, trigger_state_to_proto};
+
+use super::secrets::{columns, webhook_aad};
+use crate::api::timestamp;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{trigger_bindings, webhooks};
+use crate::scope::AppScope;
 
 /// A stored webhook.
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = webhooks)]
-pub struct WebhookRow {
+pub(crate) struct WebhookRow {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub workspace_id: Uuid,
@@ -89,7 +92,7 @@ impl WebhookRow {
             name: self.name.clone(),
             description: self.description.clone(),
             provider: provider_to_proto(self.provider()?) as i32,
-            state: state_to_proto(self.state()?) as i32,
+            state: trigger_state_to_proto(self.state()?) as i32,
             correlation_key_path: self.correlation_key_path.clone().unwrap_or_default(),
             include_raw_body: self.include_raw_body,
             has_provider_secret: self.secret_resolved_ciphertext.is_some(),
@@ -101,50 +104,15 @@ impl WebhookRow {
     }
 }
 
-/// Proto provider.
-pub fn provider_to_proto(p: Provider) -> pb::Provider {
-    match p {
-        Provider::Generic => pb::Provider::Generic,
-        Provider::Slack => pb::Provider::Slack,
-        Provider::Meta => pb::Provider::Meta,
-        Provider::Github => pb::Provider::Github,
-        Provider::Stripe => pb::Provider::Stripe,
-        Provider::StandardWebhooks => pb::Provider::StandardWebhooks,
-        Provider::Shopify => pb::Provider::Shopify,
-    }
-}
-
-/// Provider from proto; UNSPECIFIED or unknown is `None`.
-pub fn provider_from_proto(value: i32) -> Option<Provider> {
-    match pb::Provider::try_from(value).ok()? {
-        pb::Provider::Unspecified => None,
-        pb::Provider::Generic => Some(Provider::Generic),
-        pb::Provider::Slack => Some(Provider::Slack),
-        pb::Provider::Meta => Some(Provider::Meta),
-        pb::Provider::Github => Some(Provider::Github),
-        pb::Provider::Stripe => Some(Provider::Stripe),
-        pb::Provider::StandardWebhooks => Some(Provider::StandardWebhooks),
-        pb::Provider::Shopify => Some(Provider::Shopify),
-    }
-}
-
-/// Proto state.
-pub fn state_to_proto(s: TriggerState) -> pb::TriggerState {
-    match s {
-        TriggerState::Active => pb::TriggerState::Active,
-        TriggerState::Deactivated => pb::TriggerState::Deactivated,
-    }
-}
-
 /// A fresh API key: 32 CSPRNG bytes, base64url without padding.
-pub fn generate_api_key() -> Secret<String> {
+pub(crate) fn generate_api_key() -> Secret<String> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(&mut *bytes);
     Secret::new(URL_SAFE_NO_PAD.encode(*bytes))
 }
 
 /// The sealed API key and its hash, for webhook `id`.
-pub fn seal_api_key(
+pub(crate) fn seal_api_key(
     keyring: &Keyring,
     id: Uuid,
     key: &Secret<String>,
@@ -155,7 +123,7 @@ pub fn seal_api_key(
 
 /// Loads webhook `id` if it is in the caller's scope (else NOT_FOUND: other tenants' ids are not
 /// revealed); `for_update` locks the row for the rest of the transaction.
-pub async fn load(
+pub(crate) async fn load(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -172,19 +140,13 @@ pub async fn load(
     }
     .optional()?;
     match row {
-        Some(row)
-            if caller
-                .workspace_id
-                .is_none_or(|ws| ws.0 == row.workspace_id) =>
-        {
-            Ok(row)
-        }
+        Some(row) if caller.sees_workspace(row.workspace_id) => Ok(row),
         _ => Err(ApiError::webhook_not_found()),
     }
 }
 
 /// Number of bindings per webhook in `ids`.
-pub async fn binding_counts(
+pub(crate) async fn binding_counts(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
 ) -> ApiResult<std::collections::HashMap<Uuid, u32>> {
@@ -201,36 +163,10 @@ pub async fn binding_counts(
 }
 
 /// The API view of one row with its binding count.
-pub async fn to_proto(conn: &mut AsyncPgConnection, row: &WebhookRow) -> ApiResult<pb::Webhook> {
+pub(crate) async fn to_proto(
+    conn: &mut AsyncPgConnection,
+    row: &WebhookRow,
+) -> ApiResult<pb::Webhook> {
     let counts = binding_counts(conn, &[row.id]).await?;
     row.to_proto(counts.get(&row.id).copied().unwrap_or(0))
-}
-
-/// Sealed secret columns for a template and its resolution.
-pub struct SealedSecret {
-    /// Template, sealed.
-    pub template: Vec<u8>,
-    /// Resolved, sealed.
-    pub resolved: Vec<u8>,
-    /// Param names referenced.
-    pub refs: Vec<String>,
-}
-
-/// Resolves `template` against the app's params and seals both forms for webhook `id`.
-pub async fn seal_secret(
-    conn: &mut AsyncPgConnection,
-    keyring: &Keyring,
-    scope: AppScope,
-    id: Uuid,
-    provider: Provider,
-    template: &SecretValue,
-) -> ApiResult<SealedSecret> {
-    let refs = template.param_refs()?;
-    let params = crate::config_params::resolve_values(conn, keyring, scope, &refs).await?;
-    let resolved = template.resolve(provider, &params)?;
-    Ok(SealedSecret {
-        template: template.seal(keyring, id, columns::SECRET_TEMPLATE)?,
-        resolved: resolved.seal(keyring, id, columns::SECRET_RESOLVED)?,
-        refs: refs.into_iter().collect(),
-    })
 }

@@ -3,15 +3,16 @@
 use gateway_shared::CorrelationPath;
 
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 
 /// Checks a webhook name: 3-50 characters, each an ASCII letter, a digit or one of `[ ] ( ) . _ -`.
-pub fn name(name: &str) -> ApiResult<()> {
+pub(crate) fn name(name: &str) -> ApiResult<()> {
     let len = name.chars().count();
     let allowed =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '[' | ']' | '(' | ')' | '.' | '_' | '-');
     if !(3..=50).contains(&len) || !name.chars().all(allowed) {
         return Err(ApiError::invalid(
-            "WEBHOOK_NAME_INVALID",
+            reasons::WEBHOOK_NAME_INVALID,
             "name",
             "name must be 3-50 characters of letters, digits and `[ ] ( ) . _ -`",
         ));
@@ -20,14 +21,14 @@ pub fn name(name: &str) -> ApiResult<()> {
 }
 
 /// Checks a description: at most 500 characters, no control characters other than new lines.
-pub fn description(text: &str) -> ApiResult<()> {
+pub(crate) fn description(text: &str) -> ApiResult<()> {
     if text.chars().count() > 500
         || text
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
         return Err(ApiError::invalid(
-            "WEBHOOK_DESCRIPTION_INVALID",
+            reasons::WEBHOOK_DESCRIPTION_INVALID,
             "description",
             "description must be at most 500 characters",
         ));
@@ -36,13 +37,13 @@ pub fn description(text: &str) -> ApiResult<()> {
 }
 
 /// Checks a correlation key path's syntax; empty means "none".
-pub fn correlation_path(text: &str) -> ApiResult<Option<String>> {
+pub(crate) fn correlation_path(text: &str) -> ApiResult<Option<String>> {
     if text.is_empty() {
         return Ok(None);
     }
     CorrelationPath::parse(text).map_err(|e| {
         ApiError::invalid(
-            "CORRELATION_PATH_INVALID",
+            reasons::CORRELATION_PATH_INVALID,
             "correlation_key_path",
             e.to_string(),
         )

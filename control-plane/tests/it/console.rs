@@ -81,9 +81,9 @@ async fn serves_the_files_with_a_strict_policy_beside_grpc_and_grpc_web() {
     assert!(String::from_utf8_lossy(&index.body).contains("/assets/app-1a2b.js"));
     assert_eq!(
         index.header("content-security-policy").as_deref(),
-        Some(control_plane::console::CONTENT_SECURITY_POLICY)
+        Some(control_plane::CONTENT_SECURITY_POLICY)
     );
-    let csp = control_plane::console::CONTENT_SECURITY_POLICY;
+    let csp = control_plane::CONTENT_SECURITY_POLICY;
     for directive in [
         "default-src 'none'",
         "script-src 'self'",

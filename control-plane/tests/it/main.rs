@@ -7,6 +7,7 @@ mod console;
 mod failed_triggers;
 mod foundation;
 mod params;
+mod pg_tls;
 mod signals;
 mod snapshot;
 mod support;

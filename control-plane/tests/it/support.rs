@@ -33,25 +33,20 @@ pub struct TestControlPlane {
 pub fn test_config(addr: SocketAddr, database_url: &str, org: Uuid) -> control_plane::Config {
     control_plane::Config {
         listen: addr,
-        database_url: database_url.to_owned(),
         migrate_on_start: true,
         db_pool_size: 4,
-        shutdown_grace_secs: 5,
+        shutdown_grace: std::time::Duration::from_secs(5),
         keys: control_plane::config::KeyringArgs {
             master_keys: Some(Secret::new(TEST_MASTER_KEYS.to_owned())),
-            master_keys_file: None,
-            master_key_primary: None,
+            ..Default::default()
         },
         jwt_signing_key: Some(Secret::new(
             "test-jwt-signing-key-of-at-least-32-bytes".to_owned(),
         )),
-        jwt_signing_key_file: None,
         public_base_url: Some(TEST_BASE_URL.to_owned()),
         bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
         bootstrap_organization_id: Some(org),
-        console_dir: None,
-        distribution: Default::default(),
-        failed_triggers: Default::default(),
+        ..control_plane::Config::new(database_url)
     }
 }
 

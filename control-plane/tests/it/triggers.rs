@@ -52,11 +52,12 @@ async fn changes(url: &str) -> (i64, Vec<Change>) {
         .load(&mut conn)
         .await
         .expect("revision");
-    let rows =
-        diesel::sql_query("SELECT revision, webhook_id, kind FROM config_changes ORDER BY id")
-            .load(&mut conn)
-            .await
-            .expect("changes");
+    let rows = diesel::sql_query(
+        "SELECT revision, resource_id AS webhook_id, kind FROM config_changes ORDER BY id",
+    )
+    .load(&mut conn)
+    .await
+    .expect("changes");
     (rev[0].revision, rows)
 }
 

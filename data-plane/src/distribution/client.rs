@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::v1::config_distribution_service_client::ConfigDistributionServiceClient;
 use gateway_proto::v1::{
-    control_plane_message, data_plane_message, Ack, DataPlaneMessage, Delta, Heartbeat, Hello,
-    Nack, SnapshotChunk,
+    control_plane_message, data_plane_message, DataPlaneMessage, Heartbeat, Hello,
 };
-use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
-use gateway_shared::WebhookId;
+use gateway_shared::backoff::Backoff;
+use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use super::apply;
 use super::cache::SnapshotCache;
 
 /// Where the stream delivers config: the routing table.
@@ -98,7 +98,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let cache_writer = cache.map(|c| CacheWriter::spawn(c, sink.clone(), shutdown.clone()));
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), config.max_backoff);
     loop {
         let started = Instant::now();
         let result = session(
@@ -122,15 +122,14 @@ pub async fn run(
                 tracing::warn!(error = %e, "config stream failed; keeping the current config and reconnecting")
             }
         }
+        // A stream that stayed up a while was a success: the next failure retries quickly again.
         if started.elapsed() > Duration::from_secs(30) {
-            backoff = Duration::from_millis(100);
+            backoff.reset();
         }
-        let jitter = rand::random_range(0.5..1.0);
         tokio::select! {
-            _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = shutdown.cancelled() => return,
         }
-        backoff = (backoff * 2).min(config.max_backoff);
     }
 }
 
@@ -164,15 +163,6 @@ enum SessionError {
     Outbound,
 }
 
-/// A snapshot being received chunk by chunk.
-struct Assembly {
-    nonce: String,
-    version: u64,
-    next_index: u32,
-    webhooks: Vec<WebhookConfig>,
-    error: Option<String>,
-}
-
 async fn session(
     config: &StreamClientConfig,
     credentials: &dyn Credentials,
@@ -199,6 +189,8 @@ async fn session(
         data_plane_id: config.data_plane_id.clone(),
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        // INGEST: webhooks only.
+        ..Default::default()
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
@@ -217,7 +209,7 @@ async fn session(
     let idle = config.heartbeat * 3;
     let mut heartbeat = tokio::time::interval(config.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut assembly: Option<Assembly> = None;
+    let mut assembly: Option<apply::Assembly> = None;
     loop {
         let message = tokio::select! {
             m = tokio::time::timeout(idle, inbound.message()) => match m {
@@ -235,9 +227,9 @@ async fn session(
         };
         let answer = match message.kind {
             Some(control_plane_message::Kind::Snapshot(chunk)) => {
-                on_chunk(chunk, &mut assembly, sink)
+                apply::on_chunk(chunk, &mut assembly, sink)
             }
-            Some(control_plane_message::Kind::Delta(delta)) => Some(on_delta(delta, sink)),
+            Some(control_plane_message::Kind::Delta(delta)) => Some(apply::on_delta(delta, sink)),
             Some(control_plane_message::Kind::Heartbeat(_)) | None => None,
         };
         if let Some(answer) = answer {
@@ -261,117 +253,6 @@ async fn session(
             send(answer).await?;
         }
     }
-}
-
-fn on_chunk(
-    chunk: SnapshotChunk,
-    assembly: &mut Option<Assembly>,
-    sink: &dyn ConfigSink,
-) -> Option<data_plane_message::Kind> {
-    if chunk.chunk_index == 0 {
-        *assembly = Some(Assembly {
-            nonce: chunk.nonce.clone(),
-            version: chunk.version,
-            next_index: 0,
-            webhooks: Vec::with_capacity(chunk.webhooks.len()),
-            error: None,
-        });
-    }
-    let Some(a) = assembly
-        .as_mut()
-        .filter(|a| a.nonce == chunk.nonce && a.next_index == chunk.chunk_index)
-    else {
-        *assembly = None;
-        return Some(nack(
-            chunk.version,
-            chunk.nonce,
-            "snapshot chunk out of order".into(),
-            sink,
-        ));
-    };
-    a.next_index += 1;
-    if a.error.is_none() {
-        for route in chunk.webhooks {
-            match WebhookConfig::try_from(route) {
-                Ok(w) => a.webhooks.push(w),
-                Err(e) => {
-                    a.error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-    }
-    if !chunk.last {
-        return None;
-    }
-    let a = assembly.take()?;
-    if let Some(reason) = a.error {
-        return Some(nack(a.version, a.nonce, reason, sink));
-    }
-    let started = Instant::now();
-    match sink.apply_snapshot(ConfigSnapshot {
-        version: a.version,
-        webhooks: a.webhooks,
-    }) {
-        Ok(()) => Some(ack(a.version, a.nonce, started)),
-        Err(reason) => Some(nack(a.version, a.nonce, reason, sink)),
-    }
-}
-
-fn on_delta(delta: Delta, sink: &dyn ConfigSink) -> data_plane_message::Kind {
-    let mut upserts = Vec::with_capacity(delta.upserts.len());
-    for route in delta.upserts {
-        match WebhookConfig::try_from(route) {
-            Ok(w) => upserts.push(w),
-            Err(e) => return nack(delta.version, delta.nonce, e.to_string(), sink),
-        }
-    }
-    let mut removals = Vec::with_capacity(delta.removals.len());
-    for id in &delta.removals {
-        match id.parse::<WebhookId>() {
-            Ok(id) => removals.push(id),
-            Err(_) => {
-                return nack(
-                    delta.version,
-                    delta.nonce,
-                    "removal names an invalid webhook id".into(),
-                    sink,
-                )
-            }
-        }
-    }
-    let started = Instant::now();
-    match sink.apply_delta(ConfigDelta {
-        from_version: delta.from_version,
-        to_version: delta.version,
-        upserts,
-        removals,
-    }) {
-        Ok(()) => ack(delta.version, delta.nonce, started),
-        Err(reason) => nack(delta.version, delta.nonce, reason, sink),
-    }
-}
-
-fn ack(version: u64, nonce: String, started: Instant) -> data_plane_message::Kind {
-    data_plane_message::Kind::Ack(Ack {
-        version,
-        nonce,
-        apply_micros: started.elapsed().as_micros() as u64,
-    })
-}
-
-fn nack(
-    version: u64,
-    nonce: String,
-    reason: String,
-    sink: &dyn ConfigSink,
-) -> data_plane_message::Kind {
-    data_plane_message::Kind::Nack(Nack {
-        version,
-        nonce,
-        reason,
-        serving_version: sink.version(),
-    })
 }
 
 /// Writes the served config to the disk cache in the background, at most once a second.
@@ -415,130 +296,5 @@ impl CacheWriter {
 
     fn dirty(&self, version: u64) {
         self.dirty.send_replace(version);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use gateway_proto::v1::WebhookRoute;
-    use gateway_shared::snapshot::{ApiKeyHash, ProviderSecrets, WebhookOptions};
-    use gateway_shared::{AppId, OrganizationId, Provider, WorkspaceId};
-
-    use super::*;
-    use crate::distribution::RoutesSink;
-    use crate::routing::Routes;
-
-    fn route() -> WebhookRoute {
-        WebhookRoute::from(&WebhookConfig {
-            webhook_id: WebhookId::new_random(),
-            organization_id: OrganizationId::new_random(),
-            workspace_id: WorkspaceId::new_random(),
-            app_id: AppId::new_random(),
-            provider: Provider::Generic,
-            api_keys: vec![ApiKeyHash::of("k")],
-            secrets: ProviderSecrets::default(),
-            bindings: vec![],
-            correlation_key_path: None,
-            options: WebhookOptions::default(),
-        })
-    }
-
-    fn chunk(
-        version: u64,
-        nonce: &str,
-        index: u32,
-        last: bool,
-        webhooks: Vec<WebhookRoute>,
-    ) -> SnapshotChunk {
-        SnapshotChunk {
-            version,
-            nonce: nonce.into(),
-            chunk_index: index,
-            last,
-            webhooks,
-            committed_at_unix_ms: 0,
-        }
-    }
-
-    fn delta(from: u64, to: u64, upserts: Vec<WebhookRoute>) -> Delta {
-        Delta {
-            version: to,
-            nonce: format!("d{to}"),
-            from_version: from,
-            upserts,
-            removals: vec![],
-            committed_at_unix_ms: 0,
-        }
-    }
-
-    #[test]
-    fn chunked_snapshot_applies_on_its_last_chunk_and_is_acked() {
-        let sink = RoutesSink::new(Routes::new(), true);
-        let mut assembly = None;
-        assert!(on_chunk(chunk(5, "n", 0, false, vec![route()]), &mut assembly, &sink).is_none());
-        assert_eq!(
-            sink.version(),
-            0,
-            "nothing is applied before the last chunk"
-        );
-        let answer = on_chunk(chunk(5, "n", 1, true, vec![route()]), &mut assembly, &sink);
-        assert!(
-            matches!(answer, Some(data_plane_message::Kind::Ack(Ack { version: 5, ref nonce, .. })) if nonce == "n")
-        );
-        assert_eq!(sink.version(), 5);
-        assert_eq!(sink.snapshot().webhooks.len(), 2);
-    }
-
-    #[test]
-    fn bad_updates_are_nacked_and_the_last_good_config_stays() {
-        let sink = RoutesSink::new(Routes::new(), true);
-        let mut assembly = None;
-        on_chunk(chunk(5, "n", 0, true, vec![route()]), &mut assembly, &sink);
-        assert_eq!(sink.version(), 5);
-
-        // a delta that does not start at the served version
-        match on_delta(delta(4, 6, vec![route()]), &sink) {
-            data_plane_message::Kind::Nack(n) => {
-                assert_eq!((n.version, n.serving_version), (6, 5));
-                assert!(!n.reason.is_empty());
-            }
-            other => panic!("expected a nack, got {other:?}"),
-        }
-        // a route naming a provider this build does not know (fail closed)
-        let mut unknown = route();
-        unknown.provider = 99;
-        assert!(matches!(
-            on_delta(delta(5, 6, vec![unknown.clone()]), &sink),
-            data_plane_message::Kind::Nack(_)
-        ));
-        // a snapshot chunk out of order, and a snapshot with a bad route
-        assert!(matches!(
-            on_chunk(chunk(7, "m", 1, true, vec![route()]), &mut assembly, &sink),
-            Some(data_plane_message::Kind::Nack(_))
-        ));
-        assert!(matches!(
-            on_chunk(
-                chunk(7, "m", 0, true, vec![route(), unknown]),
-                &mut assembly,
-                &sink
-            ),
-            Some(data_plane_message::Kind::Nack(Nack {
-                serving_version: 5,
-                ..
-            }))
-        ));
-        assert_eq!(
-            sink.version(),
-            5,
-            "every rejected update left the config as it was"
-        );
-        assert_eq!(sink.snapshot().webhooks.len(), 1);
-
-        // a good delta still applies afterwards
-        assert!(matches!(
-            on_delta(delta(5, 6, vec![route()]), &sink),
-            data_plane_message::Kind::Ack(_)
-        ));
-        assert_eq!(sink.snapshot().webhooks.len(), 2);
     }
 }

@@ -1,4 +1,4 @@
-//! Event ids (SPEC §4): derived from the provider's delivery id where there is one, so every retry
+//! Event ids (docs/data-plane.md, "Event ids"): derived from the provider's delivery id where there is one, so every retry
 //! of one delivery carries one event id and consumers can de-duplicate; otherwise a fresh UUIDv7.
 //!
 //! The derived id is the UUIDv5 of `"{PROVIDER}:{delivery id}"` in the namespace of the webhook's

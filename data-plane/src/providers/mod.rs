@@ -1,10 +1,12 @@
-//! Provider checks (SPEC §4 step 4): one module per provider. Every failure is a
-//! [`SignatureFailure`], which the ingest path turns into the same 401 for all of them.
-//! Signatures are always computed over the raw body as received.
+//! Provider checks (docs/data-plane.md, "HTTP contract" step 5, and "Provider signatures"): one
+//! module per provider, handshakes in `handshake.rs`. Every failure is a [`SignatureFailure`], which
+//! the ingest path turns into the same 401 for all of them. Signatures are always computed over the
+//! raw body as received.
 
 pub mod delivery;
 pub mod generic;
 pub mod github;
+pub mod handshake;
 pub mod meta;
 pub mod shopify;
 pub mod slack;
@@ -17,9 +19,13 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::rotation::SecretSlot;
+
 pub use delivery::event_id;
+pub use handshake::Handshake;
 
 use crate::error::SignatureFailure;
+use crate::rotation::MatchedSlot;
 use crate::routing::Route;
 
 /// HMAC-SHA256, the MAC of every provider scheme here.
@@ -29,22 +35,24 @@ type HmacSha256 = Hmac<sha2::Sha256>;
 /// one per live secret, so a longer list is malformed rather than work to do.
 const MAX_SIGNATURES: usize = 16;
 
-/// Which configured secret verified a request, so operators see when senders switched after a rotation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecretSlot {
-    /// The current secret (the first in the snapshot's list).
-    Current,
-    /// A previous secret still inside its grace window.
-    Previous,
+/// A POST to verify: its webhook's signing secrets, its headers and raw body, and the time (unix
+/// seconds). Every provider's check takes one.
+#[derive(Clone, Copy)]
+pub struct Signed<'a> {
+    /// The webhook's signing secrets, current first.
+    pub secrets: &'a [SigningSecret],
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The raw body as received.
+    pub body: &'a [u8],
+    /// Now, in unix seconds.
+    pub now: i64,
 }
 
-impl SecretSlot {
-    /// Metric label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecretSlot::Current => "current",
-            SecretSlot::Previous => "previous",
-        }
+impl<'a> Signed<'a> {
+    /// Secrets, headers, body and time, for a check to take apart.
+    fn parts(&self) -> (&'a [SigningSecret], &'a HeaderMap, &'a [u8], i64) {
+        (self.secrets, self.headers, self.body, self.now)
     }
 }
 
@@ -53,8 +61,8 @@ impl SecretSlot {
 pub enum Verified {
     /// Publish the event; names the secret that verified it (`None` for GENERIC, which has none).
     Publish(Option<SecretSlot>),
-    /// Answer a provider handshake with this JSON body; publish nothing.
-    Handshake(serde_json::Value),
+    /// Answer a provider handshake; publish nothing.
+    Handshake(Handshake),
 }
 
 /// Verifies a POST's provider signature over the raw body, at `now` (unix seconds).
@@ -64,28 +72,33 @@ pub fn verify_post(
     body: &[u8],
     now: i64,
 ) -> Result<Verified, SignatureFailure> {
-    let secrets = &route.secrets.signing;
+    let req = Signed {
+        secrets: &route.secrets.signing,
+        headers,
+        body,
+        now,
+    };
     let slot = match route.provider {
         Provider::Generic => return generic::verify(),
         Provider::Slack => {
-            let slot = slack::verify(secrets, headers, body, now)?;
-            if let Some(answer) = slack::url_verification(body) {
+            let slot = slack::verify(&req)?;
+            if let Some(answer) = handshake::slack(body) {
                 return Ok(Verified::Handshake(answer));
             }
             slot
         }
-        Provider::Meta => meta::verify_post(secrets, headers, body, now)?,
-        Provider::Github => github::verify(secrets, headers, body, now)?,
-        Provider::Stripe => stripe::verify(secrets, headers, body, now)?,
-        Provider::StandardWebhooks => standard_webhooks::verify(secrets, headers, body, now)?,
-        Provider::Shopify => shopify::verify(secrets, headers, body, now)?,
+        Provider::Meta => meta::verify(&req)?,
+        Provider::Github => github::verify(&req)?,
+        Provider::Stripe => stripe::verify(&req)?,
+        Provider::StandardWebhooks => standard_webhooks::verify(&req)?,
+        Provider::Shopify => shopify::verify(&req)?,
     };
     Ok(Verified::Publish(Some(slot)))
 }
 
 /// Whether `secret` is still valid at `now`.
 fn is_live(secret: &SigningSecret, now: i64) -> bool {
-    secret.not_after.is_none_or(|end| now <= end)
+    crate::rotation::is_live(secret.not_after, now)
 }
 
 /// "No configured secret" is a 401 of its own, checked before any header is looked at.
@@ -145,20 +158,16 @@ fn text_key(secret: &str) -> Option<HmacSha256> {
     HmacSha256::new_from_slice(secret.as_bytes()).ok()
 }
 
-/// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`, the scheme GitHub and
-/// Meta share.
-fn verify_hub_signature_256(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
+/// The schemes that sign the raw body alone, without a timestamp (GitHub and Meta, Shopify): the
+/// one signature `decode` reads from `header` against every live secret's HMAC-SHA256 of the body.
+fn verify_body_hmac(
+    req: &Signed<'_>,
+    header: &str,
+    decode: fn(&str) -> Result<[u8; 32], SignatureFailure>,
 ) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
     require_live_secret(secrets, now)?;
-    let header = header_text(headers, "x-hub-signature-256")?;
-    let hex = header
-        .strip_prefix("sha256=")
-        .ok_or(SignatureFailure::Malformed)?;
-    let expected = hex_sha256(hex)?;
+    let expected = decode(header_text(headers, header)?)?;
     any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
 }
 
@@ -174,8 +183,7 @@ fn any_hmac_sha256_matches(
     candidates: &[[u8; 32]],
 ) -> Result<SecretSlot, SignatureFailure> {
     let mut usable = false;
-    let mut any = Choice::from(0);
-    let mut current = Choice::from(0);
+    let mut matched = MatchedSlot::new();
     for (index, secret) in secrets.iter().enumerate() {
         if !is_live(secret, now) {
             continue;
@@ -192,19 +200,44 @@ fn any_hmac_sha256_matches(
         for c in candidates {
             hit |= tag.as_slice().ct_eq(c);
         }
-        any |= hit;
-        current |= hit & Choice::from(u8::from(index == 0));
+        matched.record(index, hit);
     }
-    match (usable, bool::from(any), bool::from(current)) {
-        (false, _, _) => Err(SignatureFailure::NoSecret),
-        (true, false, _) => Err(SignatureFailure::Mismatch),
-        (true, true, true) => Ok(SecretSlot::Current),
-        (true, true, false) => Ok(SecretSlot::Previous),
+    if !usable {
+        return Err(SignatureFailure::NoSecret);
     }
+    matched.slot().ok_or(SignatureFailure::Mismatch)
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Runs `check` on a request made of these parts (for the providers' unit tests).
+#[cfg(test)]
+fn run(
+    check: fn(&Signed<'_>) -> Result<SecretSlot, SignatureFailure>,
+    secrets: &[SigningSecret],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<SecretSlot, SignatureFailure> {
+    check(&Signed {
+        secrets,
+        headers,
+        body,
+        now,
+    })
+}
+
+/// A header map with one header, for the providers' unit tests.
+#[cfg(test)]
+fn one_header(name: &'static str, value: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        name,
+        http::HeaderValue::from_str(value).expect("visible ASCII"),
+    );
+    h
+}
 
 /// Signing secrets `(value, not_after)` for the providers' unit tests, current first.
 #[cfg(test)]

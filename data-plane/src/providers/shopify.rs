@@ -2,12 +2,7 @@
 //! id is `X-Shopify-Webhook-Id`. The scheme has no timestamp, so there is no staleness check.
 //! <https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook>
 
-use gateway_shared::snapshot::SigningSecret;
-use http::HeaderMap;
-
-use super::{
-    any_hmac_sha256_matches, base64_sha256, header_text, require_live_secret, text_key, SecretSlot,
-};
+use super::{base64_sha256, verify_body_hmac, SecretSlot, Signed};
 use crate::error::SignatureFailure;
 
 /// Signature header.
@@ -16,23 +11,17 @@ pub const SIGNATURE_HEADER: &str = "x-shopify-hmac-sha256";
 pub const WEBHOOK_ID_HEADER: &str = "x-shopify-webhook-id";
 
 /// Checks a Shopify webhook's signature with the secret(s) valid at `now`.
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
-    require_live_secret(secrets, now)?;
-    let expected = base64_sha256(header_text(headers, SIGNATURE_HEADER)?)?;
-    any_hmac_sha256_matches(secrets, now, text_key, &[body], &[expected])
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    verify_body_hmac(req, SIGNATURE_HEADER, base64_sha256)
 }
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
+    use http::HeaderMap;
 
     use super::*;
     use crate::providers::test_secrets as secrets;
+    use crate::providers::{one_header, run};
 
     // Shopify publishes no fixed vector; computed independently with Python:
     //   base64.b64encode(hmac.new(SECRET, BODY, hashlib.sha256).digest())
@@ -41,37 +30,37 @@ mod tests {
     const SIGNATURE: &str = "aBxDl7TIm+jKnZNAFIid6PatdSKxxrLF1u6Ndgukxp8=";
 
     fn signed(sig: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(SIGNATURE_HEADER, HeaderValue::from_str(sig).expect("ascii"));
-        h
+        one_header(SIGNATURE_HEADER, sig)
     }
 
     #[test]
     fn accepts_a_shopify_signature_and_a_previous_secret_in_its_window() {
+        let one = secrets(&[(SECRET, None)]);
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &signed(SIGNATURE), BODY, 0),
+            run(verify, &one, &signed(SIGNATURE), BODY, 0),
             Ok(SecretSlot::Current)
         );
         let rotated = secrets(&[("shpss_new", None), (SECRET, Some(10))]);
         assert_eq!(
-            verify(&rotated, &signed(SIGNATURE), BODY, 10),
+            run(verify, &rotated, &signed(SIGNATURE), BODY, 10),
             Ok(SecretSlot::Previous)
         );
         assert_eq!(
-            verify(&rotated, &signed(SIGNATURE), BODY, 11),
+            run(verify, &rotated, &signed(SIGNATURE), BODY, 11),
             Err(SignatureFailure::Mismatch)
         );
     }
 
     #[test]
     fn rejects_bad_webhooks() {
+        let wrong = secrets(&[("wrong", None)]);
         let s = secrets(&[(SECRET, None)]);
         assert_eq!(
-            verify(&s, &signed(SIGNATURE), b"{}", 0),
+            run(verify, &s, &signed(SIGNATURE), b"{}", 0),
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            verify(&secrets(&[("wrong", None)]), &signed(SIGNATURE), BODY, 0),
+            run(verify, &wrong, &signed(SIGNATURE), BODY, 0),
             Err(SignatureFailure::Mismatch)
         );
         for bad in [
@@ -82,17 +71,17 @@ mod tests {
             "sha256=aBxDl7TIm+jKnZNAFIid6PatdSKxxrLF1u6Ndgukxp8=",
         ] {
             assert_eq!(
-                verify(&s, &signed(bad), BODY, 0),
+                run(verify, &s, &signed(bad), BODY, 0),
                 Err(SignatureFailure::Malformed),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            verify(&s, &HeaderMap::new(), BODY, 0),
+            run(verify, &s, &HeaderMap::new(), BODY, 0),
             Err(SignatureFailure::MissingHeader)
         );
         assert_eq!(
-            verify(&[], &signed(SIGNATURE), BODY, 0),
+            run(verify, &[], &signed(SIGNATURE), BODY, 0),
             Err(SignatureFailure::NoSecret)
         );
     }

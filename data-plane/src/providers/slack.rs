@@ -1,13 +1,11 @@
 //! SLACK: `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:{ts}:{raw body}")>` with
-//! `X-Slack-Request-Timestamp` within five minutes of now, and the `url_verification` handshake.
+//! `X-Slack-Request-Timestamp` within five minutes of now. The `url_verification` handshake is
+//! answered in `handshake.rs`.
 //! <https://api.slack.com/authentication/verifying-requests-from-slack>
-
-use gateway_shared::snapshot::SigningSecret;
-use http::HeaderMap;
 
 use super::{
     any_hmac_sha256_matches, check_timestamp, header_text, hex_sha256, require_live_secret,
-    text_key, SecretSlot,
+    text_key, SecretSlot, Signed,
 };
 use crate::error::SignatureFailure;
 
@@ -19,12 +17,8 @@ pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 
 /// Checks the signature of a Slack request at `now` (unix seconds).
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
     // Secret first: "no configured secret" is a 401 even when the headers are absent.
     require_live_secret(secrets, now)?;
     let ts_text = header_text(headers, TIMESTAMP_HEADER)?;
@@ -43,32 +37,13 @@ pub fn verify(
     )
 }
 
-/// The answer to a (verified) `url_verification` request: `{"challenge": …}`; `None` for any other body.
-pub fn url_verification(body: &[u8]) -> Option<serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Option<std::borrow::Cow<'a, str>>,
-        challenge: Option<serde_json::Value>,
-    }
-    // Cheap pre-check: ordinary events skip the extra parse.
-    if !body.windows(16).any(|w| w == b"url_verification") {
-        return None;
-    }
-    let probe: Probe<'_> = serde_json::from_slice(body).ok()?;
-    match (probe.kind.as_deref(), probe.challenge) {
-        (Some("url_verification"), Some(challenge @ serde_json::Value::String(_))) => {
-            Some(serde_json::json!({ "challenge": challenge }))
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
 
     // The example of Slack's "Verifying requests from Slack" page.
@@ -86,18 +61,19 @@ mod tests {
 
     #[test]
     fn accepts_slacks_documented_example() {
+        let one = secrets(&[(SECRET, None)]);
         let h = headers(&TS.to_string(), SIGNATURE);
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS),
+            run(verify, &one, &h, BODY.as_bytes(), TS),
             Ok(SecretSlot::Current)
         );
         // within the window either way
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS + 300),
+            run(verify, &one, &h, BODY.as_bytes(), TS + 300),
             Ok(SecretSlot::Current)
         );
         assert_eq!(
-            verify(&secrets(&[(SECRET, None)]), &h, BODY.as_bytes(), TS - 300),
+            run(verify, &one, &h, BODY.as_bytes(), TS - 300),
             Ok(SecretSlot::Current)
         );
     }
@@ -107,12 +83,12 @@ mod tests {
         let s = secrets(&[("new-secret", None), (SECRET, Some(TS))]);
         let h = headers(&TS.to_string(), SIGNATURE);
         assert_eq!(
-            verify(&s, &h, BODY.as_bytes(), TS),
+            run(verify, &s, &h, BODY.as_bytes(), TS),
             Ok(SecretSlot::Previous)
         );
         let s = secrets(&[("new-secret", None), (SECRET, Some(TS - 1))]);
         assert_eq!(
-            verify(&s, &h, BODY.as_bytes(), TS),
+            run(verify, &s, &h, BODY.as_bytes(), TS),
             Err(SignatureFailure::Mismatch)
         );
     }
@@ -122,7 +98,7 @@ mod tests {
         let s = secrets(&[(SECRET, None)]);
         let ts = TS.to_string();
         let body = BODY.as_bytes();
-        let check = |h: &HeaderMap, body: &[u8], now| verify(&s, h, body, now);
+        let check = |h: &HeaderMap, body: &[u8], now| run(verify, &s, h, body, now);
         assert_eq!(
             check(&headers(&ts, SIGNATURE), body, TS + 301),
             Err(SignatureFailure::Stale)
@@ -179,25 +155,8 @@ mod tests {
             Err(SignatureFailure::Malformed)
         );
         assert_eq!(
-            verify(&[], &headers(&ts, SIGNATURE), body, TS),
+            run(verify, &[], &headers(&ts, SIGNATURE), body, TS),
             Err(SignatureFailure::NoSecret)
         );
-    }
-
-    #[test]
-    fn url_verification_is_recognised_only_in_its_exact_shape() {
-        let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
-        assert_eq!(
-            url_verification(body),
-            Some(
-                serde_json::json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
-            )
-        );
-        assert_eq!(
-            url_verification(br#"{"type":"event_callback","event":{"text":"url_verification"}}"#),
-            None
-        );
-        assert_eq!(url_verification(br#"{"type":"url_verification"}"#), None);
-        assert_eq!(url_verification(b"type=url_verification"), None);
     }
 }

@@ -9,14 +9,13 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use gateway_shared::snapshot::SigningSecret;
 use hmac::Mac;
 use http::HeaderMap;
 use zeroize::Zeroizing;
 
 use super::{
     any_hmac_sha256_matches, base64_sha256, check_timestamp, header_text, require_live_secret,
-    HmacSha256, SecretSlot, MAX_SIGNATURES,
+    HmacSha256, SecretSlot, Signed, MAX_SIGNATURES,
 };
 use crate::error::SignatureFailure;
 
@@ -73,12 +72,8 @@ fn whsec_key(secret: &str) -> Option<HmacSha256> {
 }
 
 /// Checks a Standard Webhooks message's signature at `now` (unix seconds).
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
     require_live_secret(secrets, now)?;
     let names = family(headers);
     let id = header_text(headers, names.id)?;
@@ -116,6 +111,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
 
     // The test vector of the Standard Webhooks specification repository.
@@ -145,15 +141,18 @@ mod tests {
     fn accepts_the_spec_test_vector_under_both_header_families() {
         let s = secrets(&[(SECRET, None)]);
         assert_eq!(
-            verify(&s, &ok(&STANDARD), BODY, TS),
+            run(verify, &s, &ok(&STANDARD), BODY, TS),
             Ok(SecretSlot::Current)
         );
-        assert_eq!(verify(&s, &ok(&SVIX), BODY, TS), Ok(SecretSlot::Current));
+        assert_eq!(
+            run(verify, &s, &ok(&SVIX), BODY, TS),
+            Ok(SecretSlot::Current)
+        );
         assert_eq!(message_id(&ok(&STANDARD)), Some(ID));
         assert_eq!(message_id(&ok(&SVIX)), Some(ID));
         for now in [TS - 300, TS + 300] {
             assert_eq!(
-                verify(&s, &ok(&STANDARD), BODY, now),
+                run(verify, &s, &ok(&STANDARD), BODY, now),
                 Ok(SecretSlot::Current)
             );
         }
@@ -166,18 +165,19 @@ mod tests {
             "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg== v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= {SIGNATURE}"
         );
         let h = headers(&STANDARD, ID, &TS.to_string(), &list);
-        assert_eq!(verify(&s, &h, BODY, TS), Ok(SecretSlot::Current));
+        assert_eq!(run(verify, &s, &h, BODY, TS), Ok(SecretSlot::Current));
     }
 
     #[test]
     fn a_secret_without_its_prefix_is_the_same_key_and_a_non_base64_one_is_unusable() {
         let bare = SECRET.trim_start_matches(SECRET_PREFIX);
         assert_eq!(
-            verify(&secrets(&[(bare, None)]), &ok(&STANDARD), BODY, TS),
+            run(verify, &secrets(&[(bare, None)]), &ok(&STANDARD), BODY, TS),
             Ok(SecretSlot::Current)
         );
         assert_eq!(
-            verify(
+            run(
+                verify,
                 &secrets(&[("whsec_not base64!", None)]),
                 &ok(&STANDARD),
                 BODY,
@@ -186,7 +186,13 @@ mod tests {
             Err(SignatureFailure::NoSecret)
         );
         assert_eq!(
-            verify(&secrets(&[("whsec_", None)]), &ok(&STANDARD), BODY, TS),
+            run(
+                verify,
+                &secrets(&[("whsec_", None)]),
+                &ok(&STANDARD),
+                BODY,
+                TS
+            ),
             Err(SignatureFailure::NoSecret)
         );
     }
@@ -198,11 +204,11 @@ mod tests {
             (SECRET, Some(TS)),
         ]);
         assert_eq!(
-            verify(&s, &ok(&STANDARD), BODY, TS),
+            run(verify, &s, &ok(&STANDARD), BODY, TS),
             Ok(SecretSlot::Previous)
         );
         assert_eq!(
-            verify(&s, &ok(&STANDARD), BODY, TS + 1),
+            run(verify, &s, &ok(&STANDARD), BODY, TS + 1),
             Err(SignatureFailure::Mismatch)
         );
     }
@@ -211,7 +217,7 @@ mod tests {
     fn rejects_bad_messages() {
         let s = secrets(&[(SECRET, None)]);
         let ts = TS.to_string();
-        let check = |h: &HeaderMap, body: &[u8], now| verify(&s, h, body, now);
+        let check = |h: &HeaderMap, body: &[u8], now| run(verify, &s, h, body, now);
         assert_eq!(
             check(&ok(&STANDARD), BODY, TS + 301),
             Err(SignatureFailure::Stale)
@@ -229,7 +235,8 @@ mod tests {
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            verify(
+            run(
+                verify,
                 &secrets(&[("whsec_d3Jvbmcgc2VjcmV0", None)]),
                 &ok(&STANDARD),
                 BODY,
@@ -272,7 +279,7 @@ mod tests {
             Err(SignatureFailure::MissingHeader)
         );
         assert_eq!(
-            verify(&[], &ok(&STANDARD), BODY, TS),
+            run(verify, &[], &ok(&STANDARD), BODY, TS),
             Err(SignatureFailure::NoSecret)
         );
     }

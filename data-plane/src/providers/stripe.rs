@@ -4,12 +4,9 @@
 //! prefix included, as Stripe's libraries do. The delivery id is the event's `id` (`evt_…`).
 //! <https://docs.stripe.com/webhooks#verify-manually>
 
-use gateway_shared::snapshot::SigningSecret;
-use http::HeaderMap;
-
 use super::{
     any_hmac_sha256_matches, check_timestamp, header_text, hex_sha256, require_live_secret,
-    text_key, SecretSlot, MAX_SIGNATURES,
+    text_key, SecretSlot, Signed, MAX_SIGNATURES,
 };
 use crate::error::SignatureFailure;
 
@@ -19,12 +16,8 @@ pub const SIGNATURE_HEADER: &str = "stripe-signature";
 pub const TOLERANCE_SECS: i64 = 300;
 
 /// Checks a Stripe event's signature at `now` (unix seconds).
-pub fn verify(
-    secrets: &[SigningSecret],
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> Result<SecretSlot, SignatureFailure> {
+pub fn verify(req: &Signed<'_>) -> Result<SecretSlot, SignatureFailure> {
+    let (secrets, headers, body, now) = req.parts();
     require_live_secret(secrets, now)?;
     let header = header_text(headers, SIGNATURE_HEADER)?;
     let mut timestamp = None;
@@ -58,9 +51,11 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
     use http::HeaderValue;
 
     use super::*;
+    use crate::providers::run;
     use crate::providers::test_secrets as secrets;
 
     // The timestamp of the example header on Stripe's "verify manually" page; the signatures were
@@ -94,13 +89,19 @@ mod tests {
             format!("v1={V1}, t={T}, v2=anything"),
         ] {
             assert_eq!(
-                verify(&s, &signed(&header), BODY, T),
+                run(verify, &s, &signed(&header), BODY, T),
                 Ok(SecretSlot::Current),
                 "{header}"
             );
         }
         assert_eq!(
-            verify(&s, &signed(&format!("t={T},v1={V1}")), BODY, T - 300),
+            run(
+                verify,
+                &s,
+                &signed(&format!("t={T},v1={V1}")),
+                BODY,
+                T - 300
+            ),
             Ok(SecretSlot::Current)
         );
     }
@@ -109,21 +110,21 @@ mod tests {
     fn a_rolled_secret_verifies_as_previous_until_its_window_ends() {
         let s = secrets(&[(SECRET, None), (OLD_SECRET, Some(T))]);
         let header = signed(&format!("t={T},v1={V1_OLD}"));
-        assert_eq!(verify(&s, &header, BODY, T), Ok(SecretSlot::Previous));
+        assert_eq!(run(verify, &s, &header, BODY, T), Ok(SecretSlot::Previous));
         assert_eq!(
-            verify(&s, &header, BODY, T + 1),
+            run(verify, &s, &header, BODY, T + 1),
             Err(SignatureFailure::Mismatch)
         );
         // Stripe signs with both secrets while it rolls: the current one is what matched.
         let both = signed(&format!("t={T},v1={V1},v1={V1_OLD}"));
-        assert_eq!(verify(&s, &both, BODY, T), Ok(SecretSlot::Current));
+        assert_eq!(run(verify, &s, &both, BODY, T), Ok(SecretSlot::Current));
     }
 
     #[test]
     fn rejects_bad_events() {
         let s = secrets(&[(SECRET, None)]);
         let ok = format!("t={T},v1={V1}");
-        let check = |h: &str, body: &[u8], now| verify(&s, &signed(h), body, now);
+        let check = |h: &str, body: &[u8], now| run(verify, &s, &signed(h), body, now);
         assert_eq!(check(&ok, BODY, T + 301), Err(SignatureFailure::Stale));
         assert_eq!(check(&ok, BODY, T - 301), Err(SignatureFailure::Stale));
         assert_eq!(
@@ -135,7 +136,13 @@ mod tests {
             Err(SignatureFailure::Mismatch)
         );
         assert_eq!(
-            verify(&secrets(&[("whsec_wrong", None)]), &signed(&ok), BODY, T),
+            run(
+                verify,
+                &secrets(&[("whsec_wrong", None)]),
+                &signed(&ok),
+                BODY,
+                T
+            ),
             Err(SignatureFailure::Mismatch)
         );
         for bad in [
@@ -159,11 +166,11 @@ mod tests {
         let many = format!("t={T}{}", format!(",v1={V1}").repeat(MAX_SIGNATURES + 1));
         assert_eq!(check(&many, BODY, T), Err(SignatureFailure::Malformed));
         assert_eq!(
-            verify(&s, &HeaderMap::new(), BODY, T),
+            run(verify, &s, &HeaderMap::new(), BODY, T),
             Err(SignatureFailure::MissingHeader)
         );
         assert_eq!(
-            verify(&[], &signed(&ok), BODY, T),
+            run(verify, &[], &signed(&ok), BODY, T),
             Err(SignatureFailure::NoSecret)
         );
     }

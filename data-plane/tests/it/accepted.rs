@@ -1,5 +1,5 @@
 //! Valid GENERIC, SLACK and META requests are answered 200 only after the broker took the record,
-//! and the record is the SPEC §4 envelope, field by field.
+//! and the record is the envelope of docs/data-plane.md ("Kafka record"), field by field.
 
 use std::time::Duration;
 

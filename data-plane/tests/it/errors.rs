@@ -1,4 +1,5 @@
-//! Every error of the HTTP contract: status and `error.code`, in SPEC §4 order.
+//! Every error of the HTTP contract: status and `error.code`, in the order of docs/data-plane.md
+//! ("HTTP contract").
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,6 +5,7 @@ mod errors;
 mod foundation;
 mod lifecycle;
 mod limits;
+mod producer;
 mod providers;
 mod signals;
 mod support;

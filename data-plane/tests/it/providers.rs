@@ -1,4 +1,4 @@
-//! GITHUB, STRIPE, STANDARD_WEBHOOKS and SHOPIFY on a running data plane (issue 7): a request signed
+//! GITHUB, STRIPE, STANDARD_WEBHOOKS and SHOPIFY on a running data plane: a request signed
 //! by the provider's scheme is published; a wrong secret, a tampered body, a malformed or missing
 //! header and a stale timestamp all get one identical 401; retries of one delivery carry one event
 //! id; during a rotation window both secrets verify, and after it only the new one.

@@ -114,3 +114,80 @@ async fn sigterm_drains_the_request_in_flight_and_exits_cleanly() {
     assert_eq!(envelope(&got[0])["eventId"], event_id.as_str());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The settings renamed in this release still work under their old variable names for one release:
+/// each old name logs a deprecation warning at start-up naming its replacement, and its value (a bare
+/// number in the old unit) is used — here the `Retry-After` of a `503`.
+#[tokio::test(flavor = "multi_thread")]
+async fn old_setting_names_still_work_and_log_a_deprecation_warning() {
+    let (public, admin) = (free_port(), free_port());
+    let listen = format!("127.0.0.1:{public}");
+    let admin_listen = format!("127.0.0.1:{admin}");
+    let dp = Process::spawn_captured(
+        std::path::Path::new(env!("CARGO_BIN_EXE_data-plane")),
+        &[],
+        &[
+            ("DP_LISTEN", &listen),
+            ("DP_ADMIN_LISTEN", &admin_listen),
+            ("DP_KAFKA_BOOTSTRAP", gateway_testkit::kafka_bootstrap()),
+            ("DP_RETRY_AFTER_SECS", "3"),
+            ("DP_STREAM_HEARTBEAT_MS", "2000"),
+            ("DP_FAILED_TRIGGER_LINGER_MS", "100"),
+        ],
+    );
+    for (old, new) in [
+        ("DP_RETRY_AFTER_SECS", "--retry-after / DP_RETRY_AFTER,"),
+        (
+            "DP_STREAM_HEARTBEAT_MS",
+            "--stream-heartbeat / DP_STREAM_HEARTBEAT,",
+        ),
+        (
+            "DP_FAILED_TRIGGER_LINGER_MS",
+            "--failed-trigger-linger / DP_FAILED_TRIGGER_LINGER,",
+        ),
+    ] {
+        let output = dp
+            .wait_for_output(&format!("{old} is deprecated"), Duration::from_secs(20))
+            .await;
+        let line = output
+            .lines()
+            .find(|l| l.contains(&format!("{old} is deprecated")))
+            .expect("the line just found");
+        assert!(line.contains("WARN"), "logged as a warning: {line}");
+        assert!(
+            line.contains(&format!("use {new}")),
+            "names its replacement: {line}"
+        );
+    }
+    // No snapshot is loaded: every webhook URL is `503 NOT_READY` with the old setting's Retry-After.
+    let hook = Hook::new(Provider::Generic);
+    let url = format!(
+        "http://{listen}{}?flowxApiKey={}",
+        hook.path(),
+        hook.api_key
+    );
+    let response = eventually(
+        "the public listener to answer",
+        Duration::from_secs(20),
+        || {
+            let url = url.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .body("{}")
+                    .send()
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("3")
+    );
+}

@@ -28,6 +28,7 @@ pub struct Gateway {
     pub task: Option<JoinHandle<anyhow::Result<()>>>,
     pub topic: String,
     pub bootstrap: String,
+    pub publisher: std::sync::Arc<data_plane::Publisher>,
 }
 
 impl Gateway {
@@ -56,6 +57,7 @@ impl Gateway {
         let config = Config::from_args(args).expect("valid flags");
         let dp = DataPlane::new(config).expect("data plane builds");
         let routes = dp.routes().clone();
+        let publisher = dp.publisher();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(dp.serve(Listeners { public, admin }, shutdown.clone()));
         Gateway {
@@ -66,6 +68,7 @@ impl Gateway {
             task: Some(task),
             topic: topic.to_owned(),
             bootstrap: bootstrap.to_owned(),
+            publisher,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Config distribution end to end (issue 5): changes made through the gRPC API reach data planes over
+//! Config distribution end to end: changes made through the gRPC API reach data planes over
 //! the stream, across replicas, and data planes keep serving without the control plane.
 
 use gateway_proto::v1 as pb;
@@ -312,7 +312,7 @@ async fn config_stream_runs_over_tls_and_needs_a_trusted_certificate() {
 
     // The data plane's own endpoint builder refuses a control plane whose certificate it does not
     // trust, and a plaintext client cannot talk to the TLS listener at all.
-    let stream_config = |ca: &str| data_plane::distribution::StreamClientConfig {
+    let stream_config = |ca: &str| data_plane::StreamClientConfig {
         endpoint: cp.url(),
         data_plane_id: "probe".into(),
         tls_ca_pem: Some(ca.as_bytes().to_vec()),
@@ -320,15 +320,13 @@ async fn config_stream_runs_over_tls_and_needs_a_trusted_certificate() {
         heartbeat: std::time::Duration::from_secs(1),
         max_backoff: std::time::Duration::from_secs(1),
     };
-    let trusted = data_plane::distribution::client::endpoint(&stream_config(&tls.cert_pem))
-        .expect("endpoint");
+    let trusted = data_plane::endpoint(&stream_config(&tls.cert_pem)).expect("endpoint");
     assert!(
         trusted.connect().await.is_ok(),
         "the configured CA is trusted"
     );
     let other = TestTls::generate();
-    let untrusted = data_plane::distribution::client::endpoint(&stream_config(&other.cert_pem))
-        .expect("endpoint");
+    let untrusted = data_plane::endpoint(&stream_config(&other.cert_pem)).expect("endpoint");
     assert!(
         untrusted.connect().await.is_err(),
         "a certificate from another CA is refused"
@@ -370,6 +368,7 @@ async fn a_silent_data_plane_is_dropped_after_three_missed_heartbeats() {
             data_plane_id: "silent".into(),
             known_version: 0,
             software_version: "test".into(),
+            ..Default::default()
         })),
     })
     .await

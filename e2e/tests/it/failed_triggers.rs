@@ -1,4 +1,4 @@
-//! Failed triggers end to end (issue 6): rejections and a broker outage on a real data plane are
+//! Failed triggers end to end: rejections and a broker outage on a real data plane are
 //! reported over the config stream's connection, listed and shown (masked) by the control plane, a
 //! publish failure is replayed once the broker is back, and another organization sees none of it.
 

@@ -1,6 +1,7 @@
 //! End-to-end: a grpc client drives the control plane, the config stream carries the change to a data
 //! plane, and the data plane's answer and the Kafka record prove it arrived.
 
+mod broker;
 mod distribution;
 mod failed_triggers;
 mod rotation;

@@ -1,4 +1,4 @@
-//! Rotations through the real control plane (issue 7): `SetProviderSecret` with a grace window keeps
+//! Rotations through the real control plane: `SetProviderSecret` with a grace window keeps
 //! the previous signing secret valid until it ends, and `ResetApiKey` with a grace period does the
 //! same for the old API key; afterwards only the new value works.
 

@@ -80,25 +80,22 @@ impl ControlPlane {
             .expect("free port");
         let config = control_plane::Config {
             listen: addr,
-            database_url: database_url.to_owned(),
             migrate_on_start: true,
             db_pool_size: 4,
-            shutdown_grace_secs: 5,
+            shutdown_grace: Duration::from_secs(5),
             keys: control_plane::config::KeyringArgs {
                 master_keys: Some(Secret::new(MASTER_KEYS.to_owned())),
-                master_keys_file: None,
-                master_key_primary: None,
+                ..Default::default()
             },
             jwt_signing_key: Some(Secret::new(
                 "e2e-jwt-signing-key-of-at-least-32-bytes".to_owned(),
             )),
-            jwt_signing_key_file: None,
             public_base_url: Some("http://127.0.0.1".to_owned()),
             bootstrap_token: Some(Secret::new(BOOTSTRAP_TOKEN.to_owned())),
             bootstrap_organization_id: Some(org),
             console_dir: None,
             distribution: control_plane::distribution::DistributionArgs {
-                stream_heartbeat_ms: 500,
+                stream_heartbeat: Duration::from_millis(500),
                 // One webhook per chunk, so every snapshot with two or more webhooks is multi-part.
                 snapshot_chunk: 1,
                 metrics_listen: Some(metrics),
@@ -107,6 +104,7 @@ impl ControlPlane {
                 ..Default::default()
             },
             failed_triggers,
+            ..control_plane::Config::new(database_url)
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));

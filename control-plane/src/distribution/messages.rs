@@ -1,0 +1,134 @@
+//! Turns planned updates into config-stream messages: snapshot chunks and deltas.
+
+use gateway_proto::v1::{ActionRoute, Delta, HmacKeyRoute, SnapshotChunk, WebhookRoute};
+
+use super::state::{DeltaPlan, SnapshotPlan};
+
+/// The chunks of a snapshot, each holding at most `chunk_size` objects (webhooks, actions and keys
+/// together, in that order), with `chunk_index` and `last` set; version, nonce and commit time are
+/// left to the caller. An empty config is still one (empty, last) chunk.
+pub(crate) fn snapshot_chunks(plan: &SnapshotPlan, chunk_size: usize) -> Vec<SnapshotChunk> {
+    let size = chunk_size.max(1);
+    let mut chunks = vec![SnapshotChunk::default()];
+    let mut filled = 0usize;
+    let mut next = |chunks: &mut Vec<SnapshotChunk>| -> usize {
+        if filled == size {
+            chunks.push(SnapshotChunk::default());
+            filled = 0;
+        }
+        filled += 1;
+        chunks.len() - 1
+    };
+    for w in &plan.webhooks {
+        let i = next(&mut chunks);
+        chunks[i].webhooks.push(WebhookRoute::from(w.as_ref()));
+    }
+    for a in &plan.actions {
+        let i = next(&mut chunks);
+        chunks[i].actions.push(ActionRoute::from(a.as_ref()));
+    }
+    for k in &plan.hmac_keys {
+        let i = next(&mut chunks);
+        chunks[i].hmac_keys.push(HmacKeyRoute::from(k.as_ref()));
+    }
+    let total = chunks.len();
+    for (index, chunk) in chunks.iter_mut().enumerate() {
+        chunk.chunk_index = u32::try_from(index).unwrap_or(u32::MAX);
+        chunk.last = index + 1 == total;
+    }
+    chunks
+}
+
+/// The delta message of `plan`; version, nonce, base version and commit time are left to the caller.
+pub(crate) fn delta(plan: &DeltaPlan) -> Delta {
+    Delta {
+        upserts: plan
+            .upserts
+            .iter()
+            .map(|w| WebhookRoute::from(w.as_ref()))
+            .collect(),
+        removals: plan.removals.iter().map(|id| id.to_string()).collect(),
+        action_upserts: plan
+            .action_upserts
+            .iter()
+            .map(|a| ActionRoute::from(a.as_ref()))
+            .collect(),
+        action_removals: plan
+            .action_removals
+            .iter()
+            .map(|id| id.to_string())
+            .collect(),
+        hmac_key_upserts: plan
+            .hmac_key_upserts
+            .iter()
+            .map(|k| HmacKeyRoute::from(k.as_ref()))
+            .collect(),
+        hmac_key_removals: plan
+            .hmac_key_removals
+            .iter()
+            .map(|id| id.to_string())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gateway_shared::Secret;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::actions::routes::{ActionConfig, HmacKeyConfig};
+    use crate::scope::AppScope;
+
+    fn app() -> AppScope {
+        AppScope::from_uuids(Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4())
+    }
+
+    #[test]
+    fn chunks_hold_at_most_chunk_size_objects_of_every_kind() {
+        let plan = SnapshotPlan {
+            webhooks: vec![],
+            actions: (0..3)
+                .map(|i| {
+                    Arc::new(ActionConfig {
+                        action_id: Uuid::new_v4(),
+                        scope: app(),
+                        name: format!("a{i}"),
+                        webhook_url: "https://x.example/".into(),
+                        json_schema: "{}".into(),
+                    })
+                })
+                .collect(),
+            hmac_keys: (0..2)
+                .map(|_| {
+                    Arc::new(HmacKeyConfig {
+                        key_id: Uuid::new_v4(),
+                        scope: app(),
+                        value: Secret::new("v".into()),
+                        created_at_ms: 5,
+                    })
+                })
+                .collect(),
+        };
+        let chunks = snapshot_chunks(&plan, 2);
+        let sizes: Vec<(usize, usize)> = chunks
+            .iter()
+            .map(|c| (c.actions.len(), c.hmac_keys.len()))
+            .collect();
+        assert_eq!(sizes, vec![(2, 0), (1, 1), (0, 1)]);
+        assert_eq!(
+            chunks.iter().map(|c| c.last).collect::<Vec<_>>(),
+            vec![false, false, true]
+        );
+        assert_eq!(chunks[2].chunk_index, 2);
+        assert_eq!(chunks[1].hmac_keys[0].value, "v");
+        assert_eq!(chunks[1].hmac_keys[0].created_at_unix_ms, 5);
+
+        let empty = snapshot_chunks(&SnapshotPlan::default(), 2);
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].last);
+    }
+}
