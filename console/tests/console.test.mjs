@@ -155,7 +155,9 @@ describe("console", () => {
     await page.keyboard.press("Enter");
     const menu = page.getByRole("menu", { name: `Actions for ${name}` });
     await menu.waitFor();
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Activate");
+    await eventually("focus on the first menu item", async () =>
+      (await page.evaluate(() => document.activeElement?.getAttribute("role") === "menuitem" && document.activeElement.textContent)) === "Activate",
+    );
     await page.keyboard.press("Enter");
     await eventually("the trigger to show Active", async () => (await triggerRow().getByTestId("state").innerText()) === "Active");
     await ui.assertClean();
