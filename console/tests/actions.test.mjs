@@ -23,7 +23,8 @@ describe("console: actions and HMAC keys", () => {
   const app = { workspaceId: randomUUID(), appId: randomUUID() };
 
   before(async () => {
-    stack = await new Stack().start({ CP_ACTIONS_ALLOW_HTTP: "true", CP_ACTIONS_ALLOWED_CIDRS: "127.0.0.0/8" });
+    stack = new Stack();
+    await stack.start({ CP_ACTIONS_ALLOW_HTTP: "true", CP_ACTIONS_ALLOWED_CIDRS: "127.0.0.0/8" });
     // An action server that accepts the signed test request.
     server = createServer((req, res) => {
       let body = "";

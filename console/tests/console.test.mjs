@@ -26,7 +26,8 @@ describe("console", () => {
   let url = "";
 
   before(async () => {
-    stack = await new Stack().start();
+    stack = new Stack();
+    await stack.start();
     ui = await openConsole(stack.consoleUrl);
     page = ui.page;
     page.setDefaultTimeout(15_000);
