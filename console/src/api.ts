@@ -11,6 +11,7 @@ import { WebhookService } from "./gen/webhook/gateway/v1/webhooks_pb.js";
 import { TriggerService } from "./gen/webhook/gateway/v1/triggers_pb.js";
 import { ConfigParamService } from "./gen/webhook/gateway/v1/config_params_pb.js";
 import { ConfigDistributionService } from "./gen/webhook/gateway/v1/config_distribution_pb.js";
+import { ActionService } from "./gen/webhook/gateway/v1/actions_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { AppRefSchema, type AppRef } from "./gen/webhook/gateway/v1/tenancy_pb.js";
 
@@ -70,6 +71,7 @@ export const apps: Client<typeof AppService> = createClient(AppService, transpor
 export const webhooks: Client<typeof WebhookService> = createClient(WebhookService, transport);
 export const triggers: Client<typeof TriggerService> = createClient(TriggerService, transport);
 export const params: Client<typeof ConfigParamService> = createClient(ConfigParamService, transport);
+export const actions: Client<typeof ActionService> = createClient(ActionService, transport);
 export const distribution: Client<typeof ConfigDistributionService> = createClient(
   ConfigDistributionService,
   transport,

@@ -11,12 +11,14 @@ import { ManageTriggers } from "./screens/triggers";
 import { FailedTriggers } from "./screens/failed-triggers";
 import { ConfigParams } from "./screens/config-params";
 import { DataPlanes } from "./screens/data-planes";
+import { Actions } from "./screens/actions";
 
 const APP_SCREENS: [string, string][] = [
   ["data-sources", "Data Sources"],
   ["triggers", "Manage Triggers"],
   ["failed", "Failed Triggers"],
   ["params", "Config Params"],
+  ["actions", "Actions"],
 ];
 
 function useRoute(): Route {
@@ -156,6 +158,8 @@ function Screen({ route }: { route: Route }) {
       return <FailedTriggers {...app} />;
     case "params":
       return <ConfigParams {...app} />;
+    case "actions":
+      return <Actions {...app} />;
     case "data-planes":
       return <DataPlanes />;
     default:

@@ -1,6 +1,6 @@
 // Hash routes of the console. They carry ids only, never a token.
 //   #/                                        app picker
-//   #/apps/{workspaceId}/{appId}/{screen}     data-sources | triggers | failed | params
+//   #/apps/{workspaceId}/{appId}/{screen}     data-sources | triggers | failed | params | actions
 //   #/data-planes                             connected data planes
 
 export interface Route {

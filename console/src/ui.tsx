@@ -3,7 +3,7 @@
 // work without extra code.
 
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 
 import { describe, isSessionOver, type Shown } from "./errors";
@@ -169,7 +169,8 @@ export function ActionMenu({ label, items }: { label: string; items: MenuItem[] 
     const els = menu.current?.querySelectorAll<HTMLButtonElement>("[role=menuitem]");
     if (els && els.length) els[(i + els.length) % els.length]?.focus();
   };
-  useEffect(() => {
+  // Layout effect: the first item has focus before the browser paints the open menu.
+  useLayoutEffect(() => {
     if (!open) return;
     focusItem(0);
     const close = (e: MouseEvent) => {

@@ -26,7 +26,8 @@ describe("console", () => {
   let url = "";
 
   before(async () => {
-    stack = await new Stack().start();
+    stack = new Stack();
+    await stack.start();
     ui = await openConsole(stack.consoleUrl);
     page = ui.page;
     page.setDefaultTimeout(15_000);
@@ -155,7 +156,9 @@ describe("console", () => {
     await page.keyboard.press("Enter");
     const menu = page.getByRole("menu", { name: `Actions for ${name}` });
     await menu.waitFor();
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Activate");
+    await eventually("focus on the first menu item", async () =>
+      (await page.evaluate(() => document.activeElement?.getAttribute("role") === "menuitem" && document.activeElement.textContent)) === "Activate",
+    );
     await page.keyboard.press("Enter");
     await eventually("the trigger to show Active", async () => (await triggerRow().getByTestId("state").innerText()) === "Active");
     await ui.assertClean();

@@ -96,7 +96,8 @@ export class Stack {
     if (process.env.DATABASE_URL) {
       this.databaseUrl = process.env.DATABASE_URL;
     } else {
-      const { stdout } = await run("bash", [services, "postgres", join(this.dir, "pg"), String(process.pid)]);
+      this.ownPostgres = join(this.dir, "pg");
+      const { stdout } = await run("bash", [services, "postgres", this.ownPostgres, String(process.pid)]);
       this.databaseUrl = kv(stdout).DATABASE_URL;
     }
     // A fresh database per stack.
@@ -265,22 +266,18 @@ export class Stack {
     );
     if (this.tansuPid) {
       try {
-        process.kill(this.tansuPid, "SIGTERM");
+        await this.stopBroker();
       } catch {
         // Already stopped.
       }
     }
-    // Postgres and tansu folders are removed by their watchdogs once this process exits; the logs
-    // here, unless KEEP_TEST_LOGS is set.
-    if (!process.env.KEEP_TEST_LOGS) {
-      for (const name of ["control-plane.log", "data-plane.log"]) rmSync(join(this.dir, name), { force: true });
-      // The folder itself, once the watchdogs have emptied it after this process ends.
-      spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; sleep 5; rmdir '${this.dir}'`], {
-        detached: true,
-        stdio: "ignore",
-      }).unref();
-    } else {
+    // The Postgres cluster this stack started (the watchdog would stop it too once this process
+    // ends, but a test runner that kills its whole process group takes the watchdog with it).
+    if (this.ownPostgres) await run("bash", [services, "stop-postgres", this.ownPostgres]);
+    if (process.env.KEEP_TEST_LOGS) {
       console.error(`test logs kept in ${this.dir}`);
+    } else {
+      rmSync(this.dir, { recursive: true, force: true });
     }
   }
 }

@@ -1,5 +1,6 @@
-//! AppService.ListApps: the distinct apps of the caller's scope that hold webhooks or params, paged.
+//! AppService.ListApps: the distinct apps of the caller's scope that hold webhooks, params or actions, paged.
 
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use gateway_proto::v1 as pb;
 use gateway_proto::v1::app_service_client::AppServiceClient;
 use tonic::transport::Channel;
@@ -30,7 +31,7 @@ fn key(a: &pb::AppSummary) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn lists_apps_with_webhooks_or_params_once_each_with_counts() {
+async fn lists_apps_with_webhooks_params_or_actions_once_each_with_counts() {
     let cp = TestControlPlane::start().await;
     let channel = cp.channel().await;
     let c = clients(&channel, BOOTSTRAP_TOKEN).await;
@@ -84,6 +85,24 @@ async fn lists_apps_with_webhooks_or_params_once_each_with_counts() {
             .expect("param");
     }
 
+    // An app with only an action (stored directly: the ActionService that registers them is not
+    // served by this control plane yet).
+    let actions_only = app(cp.org);
+    let mut conn = AsyncPgConnection::establish(&cp.database_url)
+        .await
+        .expect("connect");
+    diesel::sql_query(
+        "INSERT INTO actions (id, organization_id, workspace_id, app_id, name, description, \
+         webhook_url, validated_at) VALUES (gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, \
+         'notify', 'sends a note', 'https://a.example/x', now())",
+    )
+    .bind::<diesel::sql_types::Text, _>(&actions_only.organization_id)
+    .bind::<diesel::sql_types::Text, _>(&actions_only.workspace_id)
+    .bind::<diesel::sql_types::Text, _>(&actions_only.app_id)
+    .execute(&mut conn)
+    .await
+    .expect("insert an action");
+
     let listed = list(&apps, pb::ListAppsRequest::default())
         .await
         .expect("list");
@@ -91,6 +110,10 @@ async fn lists_apps_with_webhooks_or_params_once_each_with_counts() {
     let mut expected = vec![
         (both.workspace_id.clone(), both.app_id.clone()),
         (params_only.workspace_id.clone(), params_only.app_id.clone()),
+        (
+            actions_only.workspace_id.clone(),
+            actions_only.app_id.clone(),
+        ),
     ];
     expected.sort();
     assert_eq!(listed.apps.iter().map(key).collect::<Vec<_>>(), expected);
@@ -104,11 +127,13 @@ async fn lists_apps_with_webhooks_or_params_once_each_with_counts() {
                     s.webhook_count,
                     s.active_webhook_count,
                     s.config_param_count,
+                    s.action_count,
                 )
             })
     };
-    assert_eq!(summary(&both), Some((2, 1, 1)));
-    assert_eq!(summary(&params_only), Some((0, 0, 1)));
+    assert_eq!(summary(&both), Some((2, 1, 1, 0)));
+    assert_eq!(summary(&params_only), Some((0, 0, 1, 0)));
+    assert_eq!(summary(&actions_only), Some((0, 0, 0, 1)));
     for s in &listed.apps {
         assert_eq!(
             s.app.as_ref().map(|a| a.organization_id.clone()),
