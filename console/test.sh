@@ -27,5 +27,4 @@ bash "$here/build.sh"
 
 cd "$here"
 
-# The files the suite runs (tests/actions.test.mjs waits for the ActionService; see docs/console.md).
-exec node --test --test-concurrency=1 --test-timeout=240000 tests/console.test.mjs
+exec node --test --test-concurrency=1 --test-timeout=240000 tests/console.test.mjs tests/actions.test.mjs

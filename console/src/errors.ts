@@ -96,11 +96,22 @@ export interface Shown {
   metadata: Record<string, string>;
 }
 
+/**
+ * Reasons whose message says exactly why (the action server's answer, the address refused, the
+ * schema keyword): the console shows that message after the sentence.
+ */
+const DETAILED = new Set(["ACTION_VALIDATION_FAILED", "ACTION_URL_FORBIDDEN", "INVALID_JSON_SCHEMA"]);
+
 export function describe(err: unknown): Shown {
   const e = ConnectError.from(err);
   const info = e.findDetails(ErrorInfoSchema)[0];
   if (info) {
-    const text = REASONS[info.reason] ?? (e.rawMessage || "The request failed.");
+    const sentence = REASONS[info.reason];
+    const text = !sentence
+      ? e.rawMessage || "The request failed."
+      : DETAILED.has(info.reason) && e.rawMessage
+        ? `${sentence} ${e.rawMessage.charAt(0).toUpperCase()}${e.rawMessage.slice(1)}.`
+        : sentence;
     return { text, reason: info.reason, metadata: { ...info.metadata } };
   }
   // No ErrorInfo: the call never reached the API (network, proxy, server down).

@@ -86,3 +86,28 @@ macro_rules! in_app {
     }};
 }
 pub(crate) use in_app;
+
+/// Loads row `$id` of `$table` (any table with `id`, `organization_id` and `workspace_id` columns)
+/// as `$row` when it is in the caller's scope, else returns `$not_found` — the same answer for an
+/// id that does not exist and one of another tenant, so existence is never revealed. `$for_update`
+/// locks the row for the rest of the transaction. Evaluates to `ApiResult<$row>`.
+macro_rules! load_in_scope {
+    ($conn:expr, $caller:expr, $table:ident, $row:ty, $id:expr, $for_update:expr, $not_found:expr) => {{
+        let caller: &$crate::auth::Caller = $caller;
+        let query = $table::table
+            .filter($table::id.eq($id))
+            .filter($table::organization_id.eq(caller.organization_id.0))
+            .select(<$row>::as_select());
+        let row: Option<$row> = if $for_update {
+            query.for_update().first($conn).await
+        } else {
+            query.first($conn).await
+        }
+        .optional()?;
+        match row {
+            Some(row) if caller.sees_workspace(row.workspace_id) => Ok(row),
+            _ => Err($not_found),
+        }
+    }};
+}
+pub(crate) use load_in_scope;

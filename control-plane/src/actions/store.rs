@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{actions, hmac_keys};
-use crate::scope::AppScope;
+use crate::scope::{load_in_scope, AppScope};
 
 /// A stored action.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -65,12 +65,6 @@ impl HmacKeyRow {
     }
 }
 
-/// Whether the caller's token may see an object of `organization_id`/`workspace_id`.
-fn visible(caller: &Caller, organization_id: Uuid, workspace_id: Uuid) -> bool {
-    caller.organization_id.0 == organization_id
-        && caller.workspace_id.is_none_or(|ws| ws.0 == workspace_id)
-}
-
 /// The not-found error of actions (also for other tenants' ids, which are never revealed).
 pub(crate) fn action_not_found() -> ApiError {
     ApiError::NotFound {
@@ -95,20 +89,15 @@ pub(crate) async fn load_action(
     id: Uuid,
     for_update: bool,
 ) -> ApiResult<ActionRow> {
-    let query = actions::table
-        .filter(actions::id.eq(id))
-        .filter(actions::organization_id.eq(caller.organization_id.0))
-        .select(ActionRow::as_select());
-    let row = if for_update {
-        query.for_update().first(conn).await
-    } else {
-        query.first(conn).await
-    }
-    .optional()?;
-    match row {
-        Some(row) if visible(caller, row.organization_id, row.workspace_id) => Ok(row),
-        _ => Err(action_not_found()),
-    }
+    load_in_scope!(
+        conn,
+        caller,
+        actions,
+        ActionRow,
+        id,
+        for_update,
+        action_not_found()
+    )
 }
 
 /// Loads HMAC key `id` if it is in the caller's scope (else NOT_FOUND), locking it when `for_update`.
@@ -118,20 +107,15 @@ pub(crate) async fn load_key(
     id: Uuid,
     for_update: bool,
 ) -> ApiResult<HmacKeyRow> {
-    let query = hmac_keys::table
-        .filter(hmac_keys::id.eq(id))
-        .filter(hmac_keys::organization_id.eq(caller.organization_id.0))
-        .select(HmacKeyRow::as_select());
-    let row = if for_update {
-        query.for_update().first(conn).await
-    } else {
-        query.first(conn).await
-    }
-    .optional()?;
-    match row {
-        Some(row) if visible(caller, row.organization_id, row.workspace_id) => Ok(row),
-        _ => Err(hmac_key_not_found()),
-    }
+    load_in_scope!(
+        conn,
+        caller,
+        hmac_keys,
+        HmacKeyRow,
+        id,
+        for_update,
+        hmac_key_not_found()
+    )
 }
 
 /// Whether an action named `name` exists in the app.

@@ -19,7 +19,7 @@ use crate::api::timestamp;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{trigger_bindings, webhooks};
-use crate::scope::AppScope;
+use crate::scope::{load_in_scope, AppScope};
 
 /// A stored webhook.
 #[derive(Clone, Queryable, Selectable)]
@@ -129,20 +129,15 @@ pub(crate) async fn load(
     id: Uuid,
     for_update: bool,
 ) -> ApiResult<WebhookRow> {
-    let query = webhooks::table
-        .filter(webhooks::id.eq(id))
-        .filter(webhooks::organization_id.eq(caller.organization_id.0))
-        .select(WebhookRow::as_select());
-    let row = if for_update {
-        query.for_update().first(conn).await
-    } else {
-        query.first(conn).await
-    }
-    .optional()?;
-    match row {
-        Some(row) if caller.sees_workspace(row.workspace_id) => Ok(row),
-        _ => Err(ApiError::webhook_not_found()),
-    }
+    load_in_scope!(
+        conn,
+        caller,
+        webhooks,
+        WebhookRow,
+        id,
+        for_update,
+        ApiError::webhook_not_found()
+    )
 }
 
 /// Number of bindings per webhook in `ids`.

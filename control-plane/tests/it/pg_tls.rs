@@ -101,6 +101,20 @@ async fn every_connection_follows_sslmode_against_a_tls_only_cluster() {
         Ok(true)
     );
 
+    // A name the certificate does not carry (reached through `hostaddr`): verify-full refuses it,
+    // verify-ca only checks the chain and accepts it.
+    let other_name = format!(
+        "{}?hostaddr=127.0.0.1&sslrootcert={ca}",
+        base.replace("127.0.0.1", "db.example.invalid")
+    );
+    let wrong = uses_tls(&format!("{other_name}&sslmode=verify-full")).await;
+    let err = wrong.expect_err("verify-full with a name the certificate lacks");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert_eq!(
+        uses_tls(&format!("{other_name}&sslmode=verify-ca")).await,
+        Ok(true)
+    );
+
     // A certificate from another CA is refused by the verifying modes, and by require+rootcert.
     for mode in [
         format!("sslmode=verify-full&sslrootcert={other_ca}"),
