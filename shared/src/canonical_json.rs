@@ -231,8 +231,9 @@ mod tests {
             leaf.prop_recursive(4, 48, 6, |inner| {
                 prop_oneof![
                     proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                    proptest::collection::vec((any::<String>(), inner), 0..6)
-                        .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<_, _>>())),
+                    proptest::collection::vec((any::<String>(), inner), 0..6).prop_map(|entries| {
+                        Value::Object(entries.into_iter().collect::<Map<_, _>>())
+                    }),
                 ]
             })
         }

@@ -288,8 +288,8 @@ mod tests {
     }
 
     mod props {
-        use prost::Message;
         use proptest::prelude::*;
+        use prost::Message;
 
         use super::*;
 

@@ -5,5 +5,6 @@ mod broker;
 mod dispatch;
 mod distribution;
 mod failed_triggers;
+mod faults;
 mod rotation;
 mod support;
