@@ -268,6 +268,13 @@ impl Api {
             .await
             .expect("create webhook")
             .into_inner();
+        let url = self.bind_and_activate(app, name, &wh.id).await;
+        (wh.id, url)
+    }
+
+    /// Binds webhook `id` to the start event of process `process-{name}`, activates it and returns
+    /// its URL.
+    pub async fn bind_and_activate(&self, app: &pb::AppRef, name: &str, id: &str) -> String {
         self.triggers()
             .commit_trigger_bindings(self.req(pb::CommitTriggerBindingsRequest {
                 app: Some(app.clone()),
@@ -278,7 +285,7 @@ impl Api {
                 bindings: vec![pb::BindingInput {
                     node_id: "start".into(),
                     node_kind: pb::NodeKind::MessageStartEvent as i32,
-                    webhook_id: wh.id.clone(),
+                    webhook_id: id.into(),
                     ..Default::default()
                 }],
             }))
@@ -286,12 +293,11 @@ impl Api {
             .expect("commit bindings");
         self.triggers()
             .activate_trigger(self.req(pb::ActivateTriggerRequest {
-                webhook_id: wh.id.clone(),
+                webhook_id: id.into(),
             }))
             .await
             .expect("activate");
-        let url = self.url_of(&wh.id).await;
-        (wh.id, url)
+        self.url_of(id).await
     }
 
     pub async fn url_of(&self, id: &str) -> String {
