@@ -105,6 +105,14 @@ impl Process {
         assert!(status.success(), "kill -TERM {} failed", self.pid());
     }
 
+    /// Sends SIGKILL, as a crash or an OOM kill would (no shutdown code runs), and reaps it.
+    pub fn kill(&mut self) -> ExitStatus {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.name));
+        self.child.wait().expect("reap the killed child")
+    }
+
     /// Whether it has exited, without waiting.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("query the child's status")

@@ -22,6 +22,7 @@ mod worker;
 pub use crate::distribution::{DispatchDelta, DispatchSnapshot};
 pub use actions::Actions;
 pub use config::DispatchConfig;
+pub use invocation::Tenancy;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
