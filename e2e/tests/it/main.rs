@@ -5,5 +5,6 @@ mod broker;
 mod dispatch;
 mod distribution;
 mod failed_triggers;
+mod registration;
 mod rotation;
 mod support;

@@ -6,5 +6,6 @@ mod delivery;
 mod protection;
 mod retries;
 mod support;
+mod tool;
 
 use support::{email_schema, KEY};
