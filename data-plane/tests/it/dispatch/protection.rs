@@ -72,7 +72,7 @@ async fn the_app_rate_limit_refuses_what_would_wait_too_long() {
     )
     .await;
     for id in ["r-1", "r-2"] {
-        topics.send_email(&app, &id, json!({"to":"a"})).await;
+        topics.send_email(&app, id, json!({"to":"a"})).await;
     }
     let results = topics.results(2).await;
     let second = results
