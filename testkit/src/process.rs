@@ -105,12 +105,10 @@ impl Process {
         assert!(status.success(), "kill -TERM {} failed", self.pid());
     }
 
-    /// Sends SIGKILL, as a crash or an OOM kill would (no shutdown code runs), and reaps it.
-    pub fn kill(&mut self) -> ExitStatus {
-        self.child
-            .kill()
-            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.name));
-        self.child.wait().expect("reap the killed child")
+    /// Kills it with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether it has exited, without waiting.

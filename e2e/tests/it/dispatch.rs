@@ -2,15 +2,15 @@
 //! ActionService RPCs (registration sends its signed test request to the test's action server),
 //! reach the dispatcher over the config stream (role DISPATCH), a signed call reaches a real action
 //! server, a revoked key is never used again after its delta, and a `data-plane dispatch` process
-//! killed mid-call loses no invocation.
+//! killed mid-call loses no invocation (that test runs the workspace's `data-plane` binary: run alone,
+//! build it first with `cargo build -p data-plane`).
 
-use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use data_plane::dispatch::{Actions, DispatchConfig, Dispatcher, Tenancy};
 use gateway_proto::v1 as pb;
 use gateway_testkit::action_server::{python_verifies, ActionServer, Reply};
-use gateway_testkit::{free_port, Process};
+use gateway_testkit::{free_port, workspace_binary, Process};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
@@ -273,7 +273,7 @@ async fn dispatch_process(args: &[String]) -> (Process, String) {
     let admin = format!("127.0.0.1:{}", free_port());
     let mut argv = vec!["dispatch", "--admin-listen", &admin];
     argv.extend(args.iter().map(String::as_str));
-    let process = Process::spawn(support::data_plane_binary(), &argv, &[]);
+    let process = Process::spawn(&workspace_binary("data-plane"), &argv, &[]);
     let ready = format!("http://{admin}/readyz");
     gateway_testkit::eventually("the dispatcher process to be ready", WAIT * 2, || {
         let ready = ready.clone();
@@ -377,10 +377,6 @@ async fn actions_and_keys_from_the_control_plane_sign_calls_and_a_revoked_key_is
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dispatcher_dying_mid_call_loses_no_invocation() {
-    let binary = tokio::task::spawn_blocking(support::data_plane_binary)
-        .await
-        .expect("build the data-plane binary");
-    assert!(binary.exists());
     let db = gateway_testkit::fresh_database().await;
     let org = Uuid::new_v4();
     let cp = ControlPlane::start_for_actions(&db.url, org).await;
@@ -405,8 +401,7 @@ async fn a_dispatcher_dying_mid_call_loses_no_invocation() {
         .invoke(&app, "e2e-crash", json!({"to":"ops@example.com"}))
         .await;
     server.wait_seen(2).await;
-    let killed = doomed.kill();
-    assert_eq!(killed.signal(), Some(9), "{killed:?}");
+    doomed.kill();
 
     // Its replacement in the same group runs the invocation again; its result lands, once.
     let (_second, admin) = dispatch_process(&args).await;

@@ -5,6 +5,7 @@ mod broker;
 mod dispatch;
 mod distribution;
 mod failed_triggers;
+mod faults;
 mod registration;
 mod rotation;
 mod support;

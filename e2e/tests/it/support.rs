@@ -512,20 +512,3 @@ pub fn app(org: Uuid) -> pb::AppRef {
         app_id: Uuid::new_v4().to_string(),
     }
 }
-
-/// The `data-plane` binary, built by cargo for this test run (the same profile as the tests) so a
-/// test runs the current code as a real process.
-pub fn data_plane_binary() -> &'static std::path::Path {
-    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(|| {
-        escargot::CargoBuild::new()
-            .package("data-plane")
-            .bin("data-plane")
-            .current_release()
-            .manifest_path(gateway_testkit::repo_root().join("Cargo.toml"))
-            .run()
-            .unwrap_or_else(|e| panic!("cannot build the data-plane binary: {e}"))
-            .path()
-            .to_path_buf()
-    })
-}
