@@ -6,5 +6,6 @@ mod dispatch;
 mod distribution;
 mod failed_triggers;
 mod faults;
+mod registration;
 mod rotation;
 mod support;
