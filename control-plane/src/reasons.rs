@@ -19,6 +19,10 @@ reasons! {
     AUTH_TOKEN_INVALID,
     /// ExchangeToken with an unknown or revoked API token.
     API_TOKEN_INVALID,
+    /// A config stream ended because the API token its JWT was exchanged for was revoked.
+    TOKEN_REVOKED,
+    /// A config stream ended because its JWT expired.
+    TOKEN_EXPIRED,
     /// The caller's role does not allow the call.
     ROLE_FORBIDDEN,
     /// The organization, workspace or app is outside the token's scope.
@@ -92,6 +96,8 @@ reasons! {
     REPLAY_NOT_CONFIGURED,
     /// A replay of a failed trigger whose payload was not kept whole.
     FAILED_TRIGGER_NOT_REPLAYABLE,
+    /// Replay of a request refused before its API key and signature were verified (never replayable).
+    FAILED_TRIGGER_UNVERIFIED,
     /// A second replay without `force`.
     FAILED_TRIGGER_ALREADY_REPLAYED,
     /// A replay into a webhook that is not ACTIVE.

@@ -12,6 +12,7 @@ mod params;
 mod pg_tls;
 mod signals;
 mod snapshot;
+mod streams;
 mod support;
 mod triggers;
 mod webhooks;
