@@ -90,6 +90,8 @@ reasons! {
     TRIGGER_NOT_BOUND,
     /// Delete of a config param a secret references.
     CONFIG_PARAM_IN_USE,
+    /// A provider secret references a VALUE param (or a referenced param would become one).
+    CONFIG_PARAM_NOT_SECRET,
     /// A RESUME binding (or clearing the path) without a correlation key path.
     WEBHOOK_CORRELATION_PATH_REQUIRED,
     /// A replay on a control plane without Kafka.
