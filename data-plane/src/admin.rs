@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
+use crate::record_size::TopicCheck;
 use crate::routing::Routes;
 
 /// Liveness: 200 unless the Kafka producer failed fatally.
@@ -38,6 +39,8 @@ pub struct AdminState {
     pub publisher: Arc<Publisher>,
     /// The config stream (for the connection gauge).
     pub stream: Arc<crate::distribution::StreamStatus>,
+    /// Whether the topic takes the largest record (not ready until the broker answered).
+    pub topic_limit: crate::record_size::TopicLimit,
 }
 
 async fn handle(
@@ -56,12 +59,17 @@ async fn handle(
             "shutting down".to_owned(),
             "text/plain",
         ),
-        READYZ if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
-        READYZ => (
+        READYZ if !state.routes.is_ready() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "no config snapshot loaded yet".to_owned(),
             "text/plain",
         ),
+        READYZ => match state.topic_limit.get() {
+            TopicCheck::Passed => (StatusCode::OK, "ready".to_owned(), "text/plain"),
+            TopicCheck::Pending(message) | TopicCheck::TooSmall(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, message, "text/plain")
+            }
+        },
         METRICS => (
             StatusCode::OK,
             state.metrics.encode(

@@ -330,6 +330,14 @@ impl Config {
         if self.producer_queue_kbytes == 0 {
             problems.push("--producer-queue-kbytes must be at least 1".to_owned());
         }
+        let max_record =
+            crate::record_size::max_record_bytes(self.max_body_bytes, self.max_header_bytes);
+        if (self.producer_queue_kbytes as usize).saturating_mul(1024) < max_record {
+            problems.push(format!(
+                "--producer-queue-kbytes must hold the largest record ({max_record} bytes for --max-body-bytes {})",
+                self.max_body_bytes
+            ));
+        }
         if self.max_body_bytes == 0 {
             problems.push("--max-body-bytes must be at least 1".to_owned());
         }

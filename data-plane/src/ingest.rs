@@ -272,6 +272,17 @@ impl Ingest {
             correlation_value: correlation_value.as_deref(),
         }
         .into_record()?;
+        let size = record.value.len()
+            + record.key.len()
+            + record
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        let limit = self.publisher.max_record_bytes();
+        if size > limit {
+            return Err(IngestError::RecordTooLarge { size, limit });
+        }
         outcome.event_id = Some(event_id.clone());
         let started = Instant::now();
         let published = self.publisher.publish(&record).await;

@@ -19,6 +19,7 @@ mod metrics;
 mod producer;
 mod providers;
 mod publish;
+mod record_size;
 mod rotation;
 mod routing;
 mod server;
@@ -30,6 +31,7 @@ pub use envelope::{decode_payload, Accepted};
 pub use error::{IngestError, SignatureFailure};
 pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
 pub use publish::Publisher;
+pub use record_size::max_record_bytes;
 pub use rotation::SecretSlot;
 pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 
@@ -145,7 +147,19 @@ impl DataPlane {
             metrics: self.metrics.clone(),
             publisher: self.publisher.clone(),
             stream: self.stream_status.clone(),
+            topic_limit: Default::default(),
         });
+        let topic_check_stop = CancellationToken::new();
+        tokio::spawn(admin_state.topic_limit.clone().run(
+            self.publisher.client_config(),
+            self.config.kafka_topic.clone(),
+            self.publisher.max_record_bytes(),
+            format!(
+                "--max-body-bytes {}, --max-header-bytes {}",
+                self.config.max_body_bytes, self.config.max_header_bytes
+            ),
+            topic_check_stop.clone(),
+        ));
         let stream_stop = CancellationToken::new();
         let started = distribution::start(
             &self.config.stream,
@@ -210,6 +224,7 @@ impl DataPlane {
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         stream_stop.cancel();
+        topic_check_stop.cancel();
         if let Some(t) = stream_task {
             let _ = t.await;
         }

@@ -8,5 +8,6 @@ mod lifecycle;
 mod limits;
 mod producer;
 mod providers;
+mod record_size;
 mod signals;
 mod support;
