@@ -118,6 +118,7 @@ diesel::table! {
         replayed_at -> Nullable<Timestamptz>,
         replay_event_id -> Nullable<Uuid>,
         replay_count -> Integer,
+        suppressed_count -> BigInt,
     }
 }
 

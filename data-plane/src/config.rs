@@ -183,6 +183,11 @@ pub struct StreamArgs {
     #[arg(long, env = "DP_FAILED_TRIGGER_LINGER", default_value = "200ms", value_parser = parse_duration)]
     pub failed_trigger_linger: Duration,
 
+    /// Unauthenticated rejections (API_KEY_*) are sampled: one report per webhook and interval,
+    /// the rest counted on it.
+    #[arg(long, env = "DP_FAILED_TRIGGER_UNAUTHENTICATED_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub failed_trigger_unauthenticated_interval: Duration,
+
     /// Deprecated: `--failed-trigger-linger` in milliseconds.
     #[arg(long, env = "DP_FAILED_TRIGGER_LINGER_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "failed_trigger_linger")]
     pub failed_trigger_linger_ms: Option<Duration>,
@@ -201,6 +206,10 @@ impl StreamArgs {
                     "--control-plane-url needs --control-plane-token or --control-plane-token-file"
                         .into(),
                 );
+            }
+            if self.failed_trigger_unauthenticated_interval < Duration::from_secs(1) {
+                problems
+                    .push("--failed-trigger-unauthenticated-interval must be at least 1s".into());
             }
             if self.failed_trigger_payload_bytes > 4 * 1024 * 1024 {
                 problems.push("--failed-trigger-payload-bytes must be at most 4194304".into());

@@ -175,6 +175,9 @@ impl DataPlane {
         };
         let (stream_task, report_task) = match started {
             Some(s) => {
+                s.reports.set_unauthenticated_interval(
+                    self.config.stream.failed_trigger_unauthenticated_interval,
+                );
                 let stop = CancellationToken::new();
                 let task = tokio::spawn(
                     s.report_sender
@@ -184,11 +187,16 @@ impl DataPlane {
             }
             None => (None, None),
         };
+        let samples_stop = CancellationToken::new();
+        let samples_task = tokio::spawn(flush_samples_every_second(
+            reporter.clone(),
+            samples_stop.clone(),
+        ));
         let ingest = Arc::new(ingest::Ingest {
             routes: self.routes.clone(),
             publisher: self.publisher.clone(),
             metrics: self.metrics.clone(),
-            reporter,
+            reporter: reporter.clone(),
             limits: ingest::Limits {
                 max_body_bytes: self.config.max_body_bytes,
                 body_read_timeout: self.config.body_read_timeout,
@@ -233,7 +241,11 @@ impl DataPlane {
         if let Err(e) = public_task.await {
             tracing::error!(error = %e, "public listener task failed");
         }
-        // Every in-flight request has answered, so every report is queued: send them.
+        // Every in-flight request has answered, so every report is queued: send them, with the
+        // last counts of the sampled unauthenticated rejections.
+        samples_stop.cancel();
+        let _ = samples_task.await;
+        reporter.flush_samples();
         if let Some((task, stop)) = report_task {
             stop.cancel();
             if let Err(e) = task.await {
@@ -257,6 +269,18 @@ impl DataPlane {
         admin_task.await.context("admin listener task")??;
         tracing::info!("data plane stopped");
         Ok(())
+    }
+}
+
+/// Hands the grown counts of sampled unauthenticated rejections to the reporter every second.
+async fn flush_samples_every_second(reporter: Arc<dyn RejectionReporter>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => reporter.flush_samples(),
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub struct WebhookLabels {
 /// Labels of the failed-trigger report counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReportLabels {
-    /// `sent` or `dropped`.
+    /// `sent`, `dropped`, or `sampled` (an unauthenticated rejection counted on its sample).
     pub result: &'static str,
 }
 

@@ -60,6 +60,7 @@ pub(super) fn build(rejection: &Rejection<'_>, max_payload: usize) -> (FailedTri
         payload,
         payload_size: payload_size as u64,
         payload_complete,
+        suppressed_count: 0,
     };
     (report, weight)
 }
