@@ -91,9 +91,12 @@ fn request_id(headers: &HeaderMap) -> String {
     )
 }
 
+/// The value of the query parameter spelt exactly `name` (not percent-encoded, same case), decoded.
 fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
+    query
+        .split('&')
+        .find(|pair| pair.split_once('=').map_or(*pair, |(n, _)| n) == name)
+        .and_then(|pair| form_urlencoded::parse(pair.as_bytes()).next())
         .map(|(_, v)| v)
 }
 
@@ -144,9 +147,31 @@ impl Ingest {
         let webhook_id = outcome.webhook_id.map(|w| w.to_string());
         // One line per request; never the query (API key), a header value or the payload.
         if resp.status().is_server_error() {
-            tracing::warn!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+            tracing::warn!(
+                request_id,
+                method = method.as_str(),
+                webhook_id,
+                provider = outcome.provider,
+                status,
+                code,
+                event_id = outcome.event_id,
+                detail = outcome.detail,
+                elapsed_ms,
+                "webhook request"
+            );
         } else {
-            tracing::info!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+            tracing::info!(
+                request_id,
+                method = method.as_str(),
+                webhook_id,
+                provider = outcome.provider,
+                status,
+                code,
+                event_id = outcome.event_id,
+                detail = outcome.detail,
+                elapsed_ms,
+                "webhook request"
+            );
         }
         resp
     }

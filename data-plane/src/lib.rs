@@ -74,6 +74,12 @@ impl DataPlane {
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
+        if config.stream.plaintext_remote_control_plane() {
+            tracing::warn!(
+                url = config.stream.control_plane_url.as_deref(),
+                "PLAINTEXT CONTROL PLANE: --control-plane-url is http:// to a host that is not loopback; the DATA_PLANE token, its JWT and every webhook secret in the config snapshots cross the network unencrypted. Use https:// (with --control-plane-ca-file) unless this link is protected otherwise"
+            );
+        }
         let publisher = Arc::new(Publisher::new(&config).context("creating the kafka producer")?);
         let routes = Routes::new();
         if let Some(path) = &config.snapshot_file {
@@ -262,7 +268,7 @@ impl DataPlane {
                 .await;
         match flushed {
             Ok(Ok(())) => tracing::info!("producer flushed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete"),
+            Ok(Err(e)) => tracing::warn!(error = ?e.to_string(), "producer flush incomplete"),
             Err(e) => tracing::warn!(error = %e, "producer flush task failed"),
         }
         admin_stop.cancel();

@@ -131,7 +131,7 @@ impl TopicLimit {
                     )));
                     attempt += 1;
                     if attempt == 1 || attempt % 10 == 0 {
-                        tracing::warn!(topic, error = %e, "cannot read the kafka topic's max.message.bytes yet; retrying");
+                        tracing::warn!(topic, error = ?e.to_string(), "cannot read the kafka topic's max.message.bytes yet; retrying");
                     }
                 }
             }
