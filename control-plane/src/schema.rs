@@ -54,6 +54,7 @@ diesel::table! {
         previous_secret_not_after -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        replay_window_seconds -> Integer,
     }
 }
 

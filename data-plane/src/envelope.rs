@@ -126,6 +126,7 @@ mod tests {
             bindings,
             correlation: path.map(|p| CorrelationPath::parse(p).expect("valid")),
             include_raw_body: true,
+            replay_window: None,
         }
     }
 

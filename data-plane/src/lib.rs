@@ -20,6 +20,7 @@ mod producer;
 mod providers;
 mod publish;
 mod record_size;
+mod replay;
 mod rotation;
 mod routing;
 mod server;
@@ -208,6 +209,7 @@ impl DataPlane {
                 body_read_timeout: self.config.body_read_timeout,
                 retry_after: self.config.retry_after,
             },
+            replay: Default::default(),
         });
         tracing::info!(
             public = %listeners.public.local_addr()?,

@@ -160,6 +160,11 @@ impl Publisher {
         }
     }
 
+    /// How long a request waits for its acknowledgement (`--produce-timeout`).
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// The largest record this publisher takes (bytes of value, key and headers); see
     /// [`crate::record_size::max_record_bytes`].
     pub fn max_record_bytes(&self) -> usize {

@@ -109,6 +109,7 @@ pub(super) mod tests {
             correlation: None,
             has_resume: false,
             include_raw_body: false,
+            replay_window: None,
         }
     }
 

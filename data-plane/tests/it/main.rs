@@ -11,5 +11,6 @@ mod limits;
 mod producer;
 mod providers;
 mod record_size;
+mod replay_window;
 mod signals;
 mod support;
