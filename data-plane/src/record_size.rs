@@ -130,7 +130,7 @@ impl TopicLimit {
                         "{CHECKING} of {topic}: the broker has not answered yet ({e})"
                     )));
                     attempt += 1;
-                    if attempt == 1 || attempt % 10 == 0 {
+                    if attempt == 1 || attempt.is_multiple_of(10) {
                         tracing::warn!(topic, error = ?e.to_string(), "cannot read the kafka topic's max.message.bytes yet; retrying");
                     }
                 }

@@ -128,7 +128,7 @@ impl RejectionReporter for ReportQueue {
             Admit::Counted(update) => {
                 self.metrics.failed_trigger_report("sampled", 1);
                 if let Some(u) = update {
-                    self.enqueue(u, true);
+                    self.enqueue(*u, true);
                 }
             }
             Admit::Full => {

@@ -54,7 +54,7 @@ pub enum Admit {
     /// Queue these reports (a new sample, and the final count of the previous one).
     Queue(Vec<(FailedTriggerReport, usize)>),
     /// Counted on the current sample; queue these count updates (if any).
-    Counted(Option<(FailedTriggerReport, usize)>),
+    Counted(Option<Box<(FailedTriggerReport, usize)>>),
     /// Too many webhooks are being sampled: dropped.
     Full,
 }
@@ -104,7 +104,11 @@ impl Sampler {
             if now.saturating_duration_since(s.started) < interval {
                 s.suppressed += 1;
                 let due = now.saturating_duration_since(s.last_sent) >= UPDATE_EVERY;
-                return Admit::Counted(if due { s.update(now) } else { None });
+                return Admit::Counted(if due {
+                    s.update(now).map(Box::new)
+                } else {
+                    None
+                });
             }
             if let Some(mut old) = samples.remove(&webhook) {
                 queue.extend(old.update(now));
@@ -200,12 +204,12 @@ mod tests {
             "nothing new"
         );
         // A second later a count update rides along with the flood itself.
-        let Admit::Counted(Some((u, _))) = s.admit(w, t0 + Duration::from_millis(1300), || {
+        let Admit::Counted(Some(update)) = s.admit(w, t0 + Duration::from_millis(1300), || {
             panic!("still the same interval")
         }) else {
             panic!("an update is due")
         };
-        assert_eq!(u.suppressed_count, 100);
+        assert_eq!(update.0.suppressed_count, 100);
         // The next interval starts a new sample.
         let Admit::Queue(next) = s.admit(w, t0 + Duration::from_secs(61), || report("b")) else {
             panic!("a new sample")
