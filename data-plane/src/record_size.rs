@@ -127,7 +127,7 @@ impl TopicLimit {
                 }
                 Err(e) => {
                     self.set(TopicCheck::Pending(format!(
-                        "{CHECKING} of {topic}: the broker has not answered yet ({e})"
+                        "{CHECKING} of {topic}: not read yet ({e}); retrying every 2s"
                     )));
                     attempt += 1;
                     if attempt == 1 || attempt.is_multiple_of(10) {

@@ -45,6 +45,10 @@ pub fn mask_header_value<'v>(name: &str, value: &'v str) -> Cow<'v, str> {
 /// [`MASK`]; a value that still names the parameter in another spelling (percent-encoded, once or
 /// more, e.g. `flowx%41piKey=` or `flowxApiKey%3D…`) becomes [`MASK`] as a whole.
 pub fn mask_api_key(value: &str) -> Cow<'_, str> {
+    // The common case, without an allocation: neither the name nor any percent-encoding.
+    if !value.contains('%') && find_ignore_case(value.as_bytes(), API_KEY_NAME).is_none() {
+        return Cow::Borrowed(value);
+    }
     let masked = mask_plain(value);
     if still_names_the_key(&masked) {
         Cow::Borrowed(MASK)
@@ -59,14 +63,13 @@ const API_KEY_NAME: &[u8] = b"flowxapikey";
 /// Whether `value`, percent-decoded up to four times, names the API key parameter anywhere other
 /// than in an already masked `flowxApiKey=[masked]`.
 fn still_names_the_key(value: &str) -> bool {
-    let masked_form = format!("={MASK}");
+    const MASKED_VALUE: &[u8] = b"=[masked]";
     let mut current: Cow<'_, [u8]> = Cow::Borrowed(value.as_bytes());
     for _ in 0..5 {
-        let lower = current.to_ascii_lowercase();
         let mut from = 0;
-        while let Some(at) = find(&lower[from..], API_KEY_NAME) {
+        while let Some(at) = find_ignore_case(&current[from..], API_KEY_NAME) {
             let after = from + at + API_KEY_NAME.len();
-            if !lower[after..].starts_with(masked_form.as_bytes()) {
+            if !current[after..].starts_with(MASKED_VALUE) {
                 return true;
             }
             from = after;
@@ -80,8 +83,10 @@ fn still_names_the_key(value: &str) -> bool {
     true
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Where `needle` (lower case) first occurs in `hay`, ignoring ASCII case.
+fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Masks the value of every plain `flowxApiKey=` (any case).

@@ -393,8 +393,8 @@ impl Config {
         if self.connection_idle_timeout < Duration::from_secs(1) {
             problems.push("--connection-idle-timeout must be at least 1s".to_owned());
         }
-        if self.max_connections == 0 {
-            problems.push("--max-connections must be at least 1".to_owned());
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            problems.push("--max-connections must be between 1 and 1000000".to_owned());
         }
         if self.header_read_timeout.is_zero() {
             problems.push("--header-read-timeout must be positive".to_owned());

@@ -131,7 +131,10 @@ impl RejectionReporter for ReportQueue {
                     self.enqueue(*u, true);
                 }
             }
-            Admit::Full => {
+            Admit::Full(updates) => {
+                for u in updates {
+                    self.enqueue(u, true);
+                }
                 self.metrics.failed_trigger_report("dropped", 1);
                 tracing::warn!("unauthenticated failed-trigger report dropped: too many webhooks sampled at once");
             }

@@ -55,8 +55,9 @@ pub enum Admit {
     Queue(Vec<(FailedTriggerReport, usize)>),
     /// Counted on the current sample; queue these count updates (if any).
     Counted(Option<Box<(FailedTriggerReport, usize)>>),
-    /// Too many webhooks are being sampled: dropped.
-    Full,
+    /// Too many webhooks are being sampled: dropped (queue the count updates of the expired
+    /// samples that were forgotten to make room).
+    Full(Vec<(FailedTriggerReport, usize)>),
 }
 
 /// Per-webhook samples, bounded to [`MAX_WEBHOOKS`] entries.
@@ -97,7 +98,7 @@ impl Sampler {
     ) -> Admit {
         let interval = self.interval();
         let Ok(mut samples) = self.samples.lock() else {
-            return Admit::Full;
+            return Admit::Full(Vec::new());
         };
         let mut queue = Vec::new();
         if let Some(s) = samples.get_mut(&webhook) {
@@ -123,11 +124,7 @@ impl Sampler {
                 live
             });
             if samples.len() >= MAX_WEBHOOKS {
-                return if queue.is_empty() {
-                    Admit::Full
-                } else {
-                    Admit::Queue(queue)
-                };
+                return Admit::Full(queue);
             }
         }
         let (report, weight) = build();

@@ -1,6 +1,7 @@
 //! A flood of requests with a wrong or missing API key: one sampled record per webhook and
 //! interval carries the count, and the webhook's authenticated failed triggers survive the
-//! per-webhook cap (docs/data-plane.md and docs/control-plane.md, "Failed triggers").
+//! per-webhook cap (docs/data-plane.md, "Failed-trigger reports"; docs/control-plane.md,
+//! "Retention").
 
 use std::time::Duration;
 
