@@ -13,6 +13,7 @@
 #                                               start tansu (STORAGE: memory | sqlite) on PORT or a free port;
 #                                               prints KAFKA_BOOTSTRAP=… and TANSU_PID=…
 #   services.sh stop-postgres DIR               stop the cluster in DIR
+#   services.sh restart-postgres DIR            restart the cluster in DIR (fast: connections are closed) on its port
 #
 # With OWNER_PID, a watchdog stops the service and removes DIR once that process has exited, so a test
 # run that dies never leaves a server behind.
@@ -175,6 +176,15 @@ cmd_stop_postgres() {
   as_pg_user "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+cmd_restart_postgres() {
+  local dir=$1 bin
+  bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
+  [ -f "$dir/postmaster.pid" ] || die "no running cluster in $dir"
+  # pg_ctl restart reuses the options the server was started with (postmaster.opts): same port.
+  as_pg_user "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null \
+    || { cat "$dir/server.log" >&2; die "postgres did not restart"; }
+}
+
 cmd_tansu() {
   local dir=$1 storage=${2:-memory} owner=${3:-} port=${4:-}
   local bin; bin=$(tansu_bin) || die "the patched tansu is not installed at $TANSU_ROOT (run: deploy/services.sh install)"
@@ -207,6 +217,7 @@ case "${1:-}" in
   tansu-bin) tansu_bin ;;
   postgres) shift; cmd_postgres "$@" ;;
   stop-postgres) shift; cmd_stop_postgres "$@" ;;
+  restart-postgres) shift; cmd_restart_postgres "$@" ;;
   tansu) shift; cmd_tansu "$@" ;;
-  *) die "usage: services.sh install | postgres DIR [OWNER_PID] | stop-postgres DIR | tansu DIR [memory|sqlite] [OWNER_PID [PORT]]" ;;
+  *) die "usage: services.sh install | postgres DIR [OWNER_PID] | stop-postgres DIR | restart-postgres DIR | tansu DIR [memory|sqlite] [OWNER_PID [PORT]]" ;;
 esac

@@ -78,6 +78,8 @@ describe("console: actions and HMAC keys", () => {
     assert.equal(JSON.parse(calls[0].body).test, true);
     assert.equal(calls[0].headers["x-signature-key-id"], keyId, "signed with the key the screen created");
     await ui.assertClean();
+    await page.getByRole("heading", { level: 1, name: "Actions" }).scrollIntoViewIfNeeded();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await ui.screenshots("actions");
   });
 
@@ -113,6 +115,9 @@ describe("console: actions and HMAC keys", () => {
       assert.match(await error.textContent(), /status 500/);
       assert.equal(await page.locator('tr[data-action="refund"]').count(), 0);
       await ui.assertClean(["ACTION_VALIDATION_FAILED"]);
+      // Editing the form clears the answer about the values sent before.
+      await page.getByLabel("Name", { exact: true }).fill("");
+      await error.waitFor({ state: "detached" });
     } finally {
       failing.close();
     }

@@ -51,6 +51,10 @@ pub struct Config {
     #[command(flatten)]
     pub failed_triggers: crate::failed_triggers::FailedTriggerArgs,
 
+    /// Tokens from an external OIDC issuer.
+    #[command(flatten)]
+    pub oidc: crate::auth::oidc::OidcArgs,
+
     /// Key that signs and verifies bearer JWTs (HS256), at least 32 bytes.
     #[arg(
         long,
@@ -264,6 +268,7 @@ impl Config {
             problems.push("database pool size must be at least 1".into());
         }
         self.failed_triggers.check(&mut problems);
+        self.oidc.check(&mut problems);
         if let Some(dir) = &self.console_dir {
             crate::console::check_dir(dir, &mut problems);
         }

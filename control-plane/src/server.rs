@@ -55,8 +55,14 @@ pub async fn run(
         }
     }
     let keyring = Arc::new(loaded.keyring);
+    let oidc = crate::auth::oidc::Oidc::load(&config.oidc)
+        .await?
+        .map(Arc::new);
+    if let Some(oidc) = &oidc {
+        tracing::info!(?oidc, "accepting OIDC tokens");
+    }
     let state = AppState {
-        auth: Authenticator::new(loaded.jwt_key, pool.clone()),
+        auth: Authenticator::new(loaded.jwt_key, pool.clone()).with_oidc(oidc),
         pool: pool.clone(),
         keyring: keyring.clone(),
         public_base_url: loaded.public_base_url,

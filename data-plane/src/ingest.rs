@@ -404,4 +404,50 @@ mod tests {
         h.insert("x-request-id", HeaderValue::from_static("evil\tvalue"));
         assert_ne!(request_id(&h), "evil\tvalue");
     }
+
+    mod props {
+        use proptest::prelude::*;
+        use uuid::Uuid;
+
+        use super::super::{parse_path, PREFIX};
+
+        fn uuid() -> impl Strategy<Value = Uuid> {
+            any::<u128>().prop_map(Uuid::from_u128)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn any_path_parses_or_is_refused_without_panicking(path in "\\PC{0,200}") {
+                let _ = parse_path(&path);
+                let _ = parse_path(&format!("{PREFIX}{path}"));
+            }
+
+            #[test]
+            fn printed_urls_parse_back_to_their_ids(
+                ids in proptest::array::uniform4(uuid()),
+                segment in proptest::option::of("[a-z_]{1,20}"),
+                upper in any::<bool>(),
+            ) {
+                let text = |u: &Uuid| if upper { u.to_string().to_uppercase() } else { u.to_string() };
+                let joined = ids.iter().map(text).collect::<Vec<_>>().join("/");
+                let path = match &segment {
+                    Some(p) => format!("{PREFIX}{p}/{joined}"),
+                    None => format!("{PREFIX}{joined}"),
+                };
+                let (seg, key) = parse_path(&path).expect("a well-formed URL parses");
+                prop_assert_eq!(seg, segment.as_deref());
+                prop_assert_eq!(key.organization_id.0, ids[0]);
+                prop_assert_eq!(key.workspace_id.0, ids[1]);
+                prop_assert_eq!(key.app_id.0, ids[2]);
+                prop_assert_eq!(key.webhook_id.0, ids[3]);
+                // One segment more, or a trailing slash, is another URL.
+                let longer = format!("{path}/x");
+                prop_assert!(parse_path(&longer).is_none());
+                let trailing = format!("{path}/");
+                prop_assert!(parse_path(&trailing).is_none());
+            }
+        }
+    }
 }

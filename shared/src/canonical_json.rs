@@ -203,4 +203,84 @@ mod tests {
             r#"{"action_name":"send_invoice","parameters":{"amount":299.99,"items":[{"qty":2,"sku":"A-1"}],"to":"ana@example.com"},"timestamp":1767225600}"#
         );
     }
+
+    mod props {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+
+        use proptest::prelude::*;
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        use serde_json::{Map, Number, Value};
+
+        use super::super::to_string;
+
+        /// Any JSON value serde_json can hold: every integer, every finite float, any text
+        /// (control characters, non-BMP), nested arrays and objects.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| Value::Number(n.into())),
+                any::<u64>().prop_map(|n| Value::Number(n.into())),
+                any::<f64>()
+                    .prop_filter_map("finite", Number::from_f64)
+                    .prop_map(Value::Number),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::vec((any::<String>(), inner), 0..6).prop_map(|entries| {
+                        Value::Object(entries.into_iter().collect::<Map<_, _>>())
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn canonical_form_is_ascii_parses_back_and_is_stable(value in json_value()) {
+                let text = to_string(&value);
+                prop_assert!(text.is_ascii(), "{}", text);
+                let back: Value = serde_json::from_str(&text).expect("canonical JSON parses");
+                prop_assert_eq!(&back, &value);
+                prop_assert_eq!(to_string(&back), text);
+            }
+        }
+
+        /// Python's `json.dumps(json.loads(ours), separators=(",", ":"))` — the receiver's side of
+        /// Flowent's documented check — gives back exactly our bytes for random values, in one
+        /// python3 process for all of them.
+        #[test]
+        fn python_reproduces_our_bytes_for_random_values() {
+            let mut runner = TestRunner::deterministic();
+            let strategy = json_value();
+            let lines: Vec<String> = (0..400)
+                .map(|_| to_string(&strategy.new_tree(&mut runner).expect("value").current()))
+                .collect();
+            let script = "import json, sys\n\
+                for line in sys.stdin.read().splitlines():\n\
+                \x20   print(json.dumps(json.loads(line), separators=(',', ':')))\n";
+            let mut child = Command::new("python3")
+                .args(["-c", script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("python3 must be installed to run this test");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(lines.join("\n").as_bytes()).expect("write");
+            drop(stdin);
+            let out = child.wait_with_output().expect("python3 ran");
+            assert!(out.status.success(), "python3 failed");
+            let theirs = String::from_utf8(out.stdout).expect("python prints ASCII");
+            let theirs: Vec<&str> = theirs.lines().collect();
+            assert_eq!(theirs.len(), lines.len());
+            for (ours, theirs) in lines.iter().zip(theirs) {
+                assert_eq!(ours, theirs);
+            }
+        }
+    }
 }

@@ -142,6 +142,52 @@ pub fn kafka_bootstrap() -> &'static str {
     }
 }
 
+/// A dedicated Postgres cluster for one test (for tests that restart the database).
+pub struct DedicatedPostgres {
+    /// Admin URL (`postgres://postgres@127.0.0.1:PORT/postgres`); the port survives restarts.
+    pub url: String,
+    dir: String,
+}
+
+impl DedicatedPostgres {
+    /// Starts a cluster of its own (stopped and removed when the test process exits).
+    pub fn start() -> DedicatedPostgres {
+        let dir = scratch_dir("pg-own");
+        let pid = std::process::id().to_string();
+        let pairs = services_sh(&["postgres", &dir, &pid])
+            .unwrap_or_else(|e| panic!("a dedicated Postgres cluster could not be started: {e}"));
+        DedicatedPostgres {
+            url: lookup(&pairs, "DATABASE_URL").unwrap(),
+            dir,
+        }
+    }
+
+    /// Restarts the server (`pg_ctl restart -m fast`: every connection is closed) on the same port.
+    pub fn restart(&self) {
+        services_sh(&["restart-postgres", &self.dir])
+            .unwrap_or_else(|e| panic!("Postgres did not restart: {e}"));
+    }
+}
+
+/// The binary `name` that cargo built for this workspace (`target/debug/NAME` beside the test's own
+/// `deps/` directory). `cargo test --workspace` builds every binary before it runs any test; run
+/// alone, build them first (`cargo build -p control-plane -p data-plane`). Panics, naming the
+/// path, when it is missing.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/PROFILE/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (cargo build -p {name})",
+        path.display()
+    );
+    path
+}
+
 /// A dedicated tansu broker for one test (for tests that stop and restart the broker).
 pub struct Broker {
     /// `host:port` to bootstrap from.

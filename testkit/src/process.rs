@@ -105,6 +105,12 @@ impl Process {
         assert!(status.success(), "kill -TERM {} failed", self.pid());
     }
 
+    /// Kills it with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether it has exited, without waiting.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("query the child's status")

@@ -36,6 +36,11 @@ function RegisterForm(props: AppProps & { onDone: (name: string) => void }) {
   const { busy, error, setError, run } = useAction();
   const nameProblem = actionNameProblem(name);
   const parsed = parseSchema(schema);
+  // An answer describes the values that were sent: editing any of them clears it.
+  const edit = (set: (v: string) => void, value: string) => {
+    set(value);
+    setError(null);
+  };
   return (
     <form
       class="panel"
@@ -77,7 +82,7 @@ function RegisterForm(props: AppProps & { onDone: (name: string) => void }) {
           spellcheck={false}
           aria-invalid={nameProblem !== ""}
           aria-describedby="action-name-rule"
-          onInput={(e) => setName(e.currentTarget.value)}
+          onInput={(e) => edit(setName, e.currentTarget.value)}
         />
         <span id="action-name-rule" class={nameProblem ? "hint bad" : "hint"} aria-live="polite">
           {nameProblem || "1–100 characters of a-z, 0-9 and _; fixed once registered."}
@@ -85,11 +90,11 @@ function RegisterForm(props: AppProps & { onDone: (name: string) => void }) {
       </div>
       <div class="field">
         <label for="action-description">Description</label>
-        <input id="action-description" value={description} required maxLength={500} onInput={(e) => setDescription(e.currentTarget.value)} />
+        <input id="action-description" value={description} required maxLength={500} onInput={(e) => edit(setDescription, e.currentTarget.value)} />
       </div>
       <div class="field">
         <label for="action-url">Action server URL</label>
-        <input id="action-url" type="url" value={url} required spellcheck={false} onInput={(e) => setUrl(e.currentTarget.value)} />
+        <input id="action-url" type="url" value={url} required spellcheck={false} onInput={(e) => edit(setUrl, e.currentTarget.value)} />
       </div>
       <div class="field">
         <label for="action-schema">Parameter JSON Schema (optional)</label>
@@ -100,7 +105,7 @@ function RegisterForm(props: AppProps & { onDone: (name: string) => void }) {
           value={schema}
           aria-invalid={parsed.problem !== ""}
           aria-describedby="action-schema-hint"
-          onInput={(e) => setSchema(e.currentTarget.value)}
+          onInput={(e) => edit(setSchema, e.currentTarget.value)}
         />
         <span id="action-schema-hint" class={parsed.problem ? "hint bad" : "hint"} aria-live="polite">
           {parsed.problem || "Empty accepts any parameters."}

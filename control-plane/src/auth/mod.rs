@@ -1,6 +1,7 @@
 //! Who is calling: API tokens, JWTs, roles and the organization/workspace scope checked on every RPC.
 
 pub mod jwt;
+pub mod oidc;
 pub(crate) mod service;
 pub mod tokens;
 
@@ -181,6 +182,7 @@ impl Caller {
 pub(crate) struct Authenticator {
     key: jwt::JwtKey,
     pool: DbPool,
+    oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
 fn missing() -> ApiError {
@@ -200,7 +202,17 @@ fn invalid() -> ApiError {
 impl Authenticator {
     /// An authenticator over `key` and `pool`.
     pub fn new(key: jwt::JwtKey, pool: DbPool) -> Self {
-        Self { key, pool }
+        Self {
+            key,
+            pool,
+            oidc: None,
+        }
+    }
+
+    /// Also accepts tokens of an external OIDC issuer (docs/control-plane.md, "OIDC tokens").
+    pub fn with_oidc(mut self, oidc: Option<std::sync::Arc<oidc::Oidc>>) -> Self {
+        self.oidc = oidc;
+        self
     }
 
     /// The JWT key (for issuing tokens).
@@ -216,6 +228,22 @@ impl Authenticator {
         let (scheme, token) = text.trim().split_once(' ').ok_or_else(invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(invalid());
+        }
+        if let Some(oidc) = self
+            .oidc
+            .as_deref()
+            .filter(|o| o.claims_issuer(token.trim()))
+        {
+            let who = oidc.verify(token.trim()).await.map_err(|e| {
+                tracing::debug!(error = %e, "OIDC token refused");
+                invalid()
+            })?;
+            return Ok(Caller {
+                token_id: who.id,
+                organization_id: who.organization_id,
+                workspace_id: who.workspace_id,
+                role: who.role,
+            });
         }
         let claims = self
             .key

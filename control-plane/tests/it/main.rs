@@ -7,6 +7,7 @@ mod auth;
 mod console;
 mod failed_triggers;
 mod foundation;
+mod oidc;
 mod params;
 mod pg_tls;
 mod signals;

@@ -286,4 +286,88 @@ mod tests {
         ));
         assert_eq!(sink.snapshot().webhooks.len(), 2);
     }
+
+    mod props {
+        use proptest::prelude::*;
+        use prost::Message;
+
+        use super::*;
+
+        /// A sink serving version 5 with one webhook, and the encoding of a good delta from it.
+        fn served() -> (RoutesSink, Vec<u8>, Vec<u8>) {
+            let sink = RoutesSink::new(Routes::new(), true);
+            let mut assembly = None;
+            on_chunk(chunk(5, "n", 0, true, vec![route()]), &mut assembly, &sink);
+            let mut upsert = route();
+            upsert.correlation_key_path = Some("data.order.id".into());
+            let delta = delta(5, 6, vec![upsert, route()]).encode_to_vec();
+            let chunk = chunk(9, "s", 0, true, vec![route(), route()]).encode_to_vec();
+            (sink, delta, chunk)
+        }
+
+        /// Flips, drops and inserts bytes of a valid encoding.
+        fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+            for &(at, op, byte) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let at = at % bytes.len();
+                match op % 3 {
+                    0 => bytes[at] ^= byte | 1,
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            bytes
+        }
+
+        fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+            proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Whatever arrives on the stream, the data plane answers ACK or NACK without
+            /// panicking, and a NACK leaves the served config exactly as it was.
+            #[test]
+            fn damaged_deltas_and_chunks_never_panic_and_a_nack_changes_nothing(
+                delta_edits in edits(),
+                chunk_edits in edits(),
+            ) {
+                let (sink, delta, chunk) = served();
+                let before = sink.snapshot().webhooks.len();
+                if let Ok(d) = Delta::decode(mutate(delta, &delta_edits).as_slice()) {
+                    if let data_plane_message::Kind::Nack(n) = on_delta(d, &sink) {
+                        prop_assert_eq!(n.serving_version, 5);
+                        prop_assert_eq!(sink.version(), 5);
+                        prop_assert_eq!(sink.snapshot().webhooks.len(), before);
+                    }
+                }
+                let served_now = sink.version();
+                let count_now = sink.snapshot().webhooks.len();
+                if let Ok(c) = SnapshotChunk::decode(mutate(chunk, &chunk_edits).as_slice()) {
+                    let mut assembly = None;
+                    if let Some(data_plane_message::Kind::Nack(_)) = on_chunk(c, &mut assembly, &sink) {
+                        prop_assert_eq!(sink.version(), served_now);
+                        prop_assert_eq!(sink.snapshot().webhooks.len(), count_now);
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let (sink, _, _) = served();
+                if let Ok(d) = Delta::decode(bytes.as_slice()) {
+                    let _ = on_delta(d, &sink);
+                }
+                if let Ok(c) = SnapshotChunk::decode(bytes.as_slice()) {
+                    let _ = on_chunk(c, &mut None, &sink);
+                }
+            }
+        }
+    }
 }

@@ -6,5 +6,7 @@ mod dispatch;
 mod distribution;
 mod failed_trigger_flood;
 mod failed_triggers;
+mod faults;
+mod registration;
 mod rotation;
 mod support;
