@@ -97,7 +97,7 @@ cmd_start() {
   echo "$TANSU_PID" >"$state/tansu.pid"
   local t
   for t in "$TOPIC" "$INVOCATIONS_TOPIC" "$RESULTS_TOPIC"; do
-    "$(bash "$services" tansu-bin)" topic create "$t" --broker "tcp://$KAFKA_BOOTSTRAP" --partitions 3 >/dev/null 2>&1 || true
+    "$(bash "$services" tansu-bin)" topic create "$t" --broker "tcp://$KAFKA_BOOTSTRAP" --partitions 3 --config max.message.bytes=3145728 >/dev/null 2>&1 || true
   done
 
   local cp_port cp_admin dp_port dp_admin dispatch_admin action_port

@@ -41,6 +41,8 @@ reasons! {
     WEBHOOK_NAME_INVALID,
     /// A description too long or with control characters.
     WEBHOOK_DESCRIPTION_INVALID,
+    /// A replay window longer than a day.
+    WEBHOOK_REPLAY_WINDOW_INVALID,
     /// CreateWebhook without a provider.
     PROVIDER_REQUIRED,
     /// A correlation key path that does not parse.

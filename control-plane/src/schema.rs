@@ -54,6 +54,7 @@ diesel::table! {
         previous_secret_not_after -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        replay_window_seconds -> Integer,
     }
 }
 
@@ -118,6 +119,7 @@ diesel::table! {
         replayed_at -> Nullable<Timestamptz>,
         replay_event_id -> Nullable<Uuid>,
         replay_count -> Integer,
+        suppressed_count -> BigInt,
     }
 }
 

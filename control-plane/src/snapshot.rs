@@ -94,6 +94,7 @@ fn build(
         correlation_key_path: row.correlation_key_path.clone(),
         options: WebhookOptions {
             include_raw_body: row.include_raw_body,
+            replay_window_seconds: u32::try_from(row.replay_window_seconds).unwrap_or(0),
         },
     })
 }

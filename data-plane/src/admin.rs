@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
+use crate::record_size::TopicCheck;
 use crate::routing::Routes;
 
 /// Liveness: 200 unless the Kafka producer failed fatally.
 pub const HEALTHZ: &str = "/healthz";
-/// Readiness: 200 once a config snapshot is loaded, 503 while shutting down.
+/// Readiness: 200 once a config snapshot is loaded and the topic takes the largest record; 503
+/// before that and while shutting down.
 pub const READYZ: &str = "/readyz";
 /// Prometheus / OpenMetrics text.
 pub const METRICS: &str = "/metrics";
@@ -38,6 +40,8 @@ pub struct AdminState {
     pub publisher: Arc<Publisher>,
     /// The config stream (for the connection gauge).
     pub stream: Arc<crate::distribution::StreamStatus>,
+    /// Whether the topic takes the largest record (not ready until the broker answered).
+    pub topic_limit: crate::record_size::TopicLimit,
 }
 
 /// What one mode's admin endpoints report: the ingest server ([`AdminState`]) and the dispatcher
@@ -66,7 +70,10 @@ impl Probe for AdminState {
         if !self.routes.is_ready() {
             return Err("no config snapshot loaded yet".to_owned());
         }
-        Ok(())
+        match self.topic_limit.get() {
+            TopicCheck::Passed => Ok(()),
+            TopicCheck::Pending(reason) | TopicCheck::TooSmall(reason) => Err(reason),
+        }
     }
 
     fn metrics(&self) -> String {

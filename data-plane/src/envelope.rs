@@ -3,6 +3,8 @@
 //! same format); this adapter feeds them a route and the request's `HeaderMap` without copying the
 //! headers.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
@@ -38,12 +40,23 @@ impl Serialize for HeadersField<'_> {
     }
 }
 
-/// All values of one header, as a JSON array of strings.
+/// All values of one header, as a JSON array of strings, each without the API key
+/// ([`gateway_shared::redact::mask_api_key`]: a proxy may have copied the URL into it).
 struct HeaderValues<'a>(http::header::GetAll<'a, http::HeaderValue>);
 
 impl Serialize for HeaderValues<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|v| String::from_utf8_lossy(v.as_bytes())))
+        s.collect_seq(self.0.iter().map(|v| {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            let masked = gateway_shared::redact::mask_api_key(&text);
+            // Unchanged (the common case): no copy.
+            if matches!(masked, Cow::Borrowed(m) if std::ptr::eq(m, &*text)) {
+                drop(masked);
+                text
+            } else {
+                Cow::Owned(masked.into_owned())
+            }
+        }))
     }
 }
 
@@ -113,6 +126,7 @@ mod tests {
             bindings,
             correlation: path.map(|p| CorrelationPath::parse(p).expect("valid")),
             include_raw_body: true,
+            replay_window: None,
         }
     }
 

@@ -66,6 +66,14 @@ pub enum IngestError {
         /// The configured limit.
         limit: usize,
     },
+    /// The body fits the limit, but its record would not (JSON escaping of a text body inflates it).
+    #[error("the event's record would be {size} bytes once the body is escaped into it, more than the {limit} bytes this gateway publishes")]
+    RecordTooLarge {
+        /// Bytes of the record.
+        size: usize,
+        /// The largest record.
+        limit: usize,
+    },
     /// The body did not arrive in time.
     #[error("the request body was not received in time")]
     BodyTimeout,
@@ -107,7 +115,7 @@ impl IngestError {
             }
             IngestError::ApiKeyMissing => (StatusCode::UNAUTHORIZED, "API_KEY_MISSING"),
             IngestError::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "API_KEY_INVALID"),
-            IngestError::PayloadTooLarge { .. } => {
+            IngestError::PayloadTooLarge { .. } | IngestError::RecordTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
             }
             IngestError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "BODY_TIMEOUT"),

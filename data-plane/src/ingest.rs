@@ -18,6 +18,7 @@ use crate::failed_triggers::{Rejection, RejectionReporter};
 use crate::metrics::{unix_now, Metrics};
 use crate::providers::{self, handshake, Verified};
 use crate::publish::Publisher;
+use crate::replay::{Check, Wait};
 use crate::routing::{Route, RouteKey, Routes};
 
 /// Request limits of the ingest path.
@@ -43,6 +44,8 @@ pub struct Ingest {
     pub reporter: Arc<dyn RejectionReporter>,
     /// Limits.
     pub limits: Limits,
+    /// Deliveries remembered for webhooks with a replay window.
+    pub replay: crate::replay::ReplayGuard,
 }
 
 /// What a request came to, for the log line and the metric.
@@ -91,9 +94,12 @@ fn request_id(headers: &HeaderMap) -> String {
     )
 }
 
+/// The value of the query parameter spelt exactly `name` (not percent-encoded, same case), decoded.
 fn query_param<'q>(query: &'q str, name: &str) -> Option<std::borrow::Cow<'q, str>> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
+    query
+        .split('&')
+        .find(|pair| pair.split_once('=').map_or(*pair, |(n, _)| n) == name)
+        .and_then(|pair| form_urlencoded::parse(pair.as_bytes()).next())
         .map(|(_, v)| v)
 }
 
@@ -144,9 +150,31 @@ impl Ingest {
         let webhook_id = outcome.webhook_id.map(|w| w.to_string());
         // One line per request; never the query (API key), a header value or the payload.
         if resp.status().is_server_error() {
-            tracing::warn!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+            tracing::warn!(
+                request_id,
+                method = method.as_str(),
+                webhook_id,
+                provider = outcome.provider,
+                status,
+                code,
+                event_id = outcome.event_id,
+                detail = outcome.detail,
+                elapsed_ms,
+                "webhook request"
+            );
         } else {
-            tracing::info!(request_id, %method, webhook_id, provider = outcome.provider, status, code, event_id = outcome.event_id, detail = outcome.detail, elapsed_ms, "webhook request");
+            tracing::info!(
+                request_id,
+                method = method.as_str(),
+                webhook_id,
+                provider = outcome.provider,
+                status,
+                code,
+                event_id = outcome.event_id,
+                detail = outcome.detail,
+                elapsed_ms,
+                "webhook request"
+            );
         }
         resp
     }
@@ -272,28 +300,77 @@ impl Ingest {
             correlation_value: correlation_value.as_deref(),
         }
         .into_record()?;
+        let size = record.value.len()
+            + record.key.len()
+            + record
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        let limit = self.publisher.max_record_bytes();
+        if size > limit {
+            return Err(IngestError::RecordTooLarge { size, limit });
+        }
+        // A replay of a delivery published within the webhook's window: the original's answer.
+        let ticket = match route.replay_window {
+            Some(window) => {
+                let digest = crate::replay::digest(route, &parts.headers, body);
+                match self.replay.check(digest, &event_id, window, Instant::now()) {
+                    Check::Fresh(ticket) => Some(ticket),
+                    Check::Duplicate(original) => return Ok(replayed(outcome, original)),
+                    Check::InFlight(mut rx, original) => {
+                        match Check::wait(&mut rx, original, self.publisher.deadline()).await {
+                            Wait::Acked(original) => return Ok(replayed(outcome, original)),
+                            Wait::Unavailable => {
+                                return Err(IngestError::BrokerUnavailable {
+                                    reason: "the same delivery's publish did not succeed".into(),
+                                })
+                            }
+                        }
+                    }
+                }
+            }
+            None => None,
+        };
         outcome.event_id = Some(event_id.clone());
         let started = Instant::now();
         let published = self.publisher.publish(&record).await;
         self.metrics.publish(published.is_ok(), started.elapsed());
+        if let Some(ticket) = ticket {
+            self.replay.finish(ticket, published.is_ok());
+        }
         if let Err(e) = published {
             outcome.detail = Some(e.to_string());
             return Err(IngestError::BrokerUnavailable {
                 reason: e.to_string(),
             });
         }
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Answer<'a> {
-            status: &'static str,
-            event_id: &'a str,
-        }
-        let answer = Answer {
-            status: "accepted",
-            event_id: &event_id,
-        };
-        Ok((json_response(StatusCode::OK, &answer), "accepted"))
+        Ok((accepted(&event_id), "accepted"))
     }
+}
+
+/// The `200` of an accepted event.
+fn accepted(event_id: &str) -> Response<Full<Bytes>> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        status: &'static str,
+        event_id: &'a str,
+    }
+    json_response(
+        StatusCode::OK,
+        &Answer {
+            status: "accepted",
+            event_id,
+        },
+    )
+}
+
+/// The answer to a replay within the window: the original's `200`, nothing published.
+fn replayed(outcome: &mut Outcome, original: String) -> (Response<Full<Bytes>>, &'static str) {
+    let resp = accepted(&original);
+    outcome.event_id = Some(original);
+    (resp, "replayed")
 }
 
 #[cfg(test)]

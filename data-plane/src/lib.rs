@@ -19,6 +19,8 @@ mod metrics;
 mod producer;
 mod providers;
 mod publish;
+mod record_size;
+mod replay;
 mod rotation;
 mod routing;
 mod server;
@@ -30,6 +32,7 @@ pub use envelope::{decode_payload, Accepted};
 pub use error::{IngestError, SignatureFailure};
 pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
 pub use publish::Publisher;
+pub use record_size::max_record_bytes;
 pub use rotation::SecretSlot;
 pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
 
@@ -71,6 +74,12 @@ impl DataPlane {
         }
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+        }
+        if config.stream.plaintext_remote_control_plane() {
+            tracing::warn!(
+                url = config.stream.control_plane_url.as_deref(),
+                "PLAINTEXT CONTROL PLANE: --control-plane-url is http:// to a host that is not loopback; the DATA_PLANE token, its JWT and every webhook secret in the config snapshots cross the network unencrypted. Use https:// (with --control-plane-ca-file) unless this link is protected otherwise"
+            );
         }
         let publisher = Arc::new(Publisher::new(&config).context("creating the kafka producer")?);
         let routes = Routes::new();
@@ -145,7 +154,19 @@ impl DataPlane {
             metrics: self.metrics.clone(),
             publisher: self.publisher.clone(),
             stream: self.stream_status.clone(),
+            topic_limit: Default::default(),
         });
+        let topic_check_stop = CancellationToken::new();
+        tokio::spawn(admin_state.topic_limit.clone().run(
+            self.publisher.client_config(),
+            self.config.kafka_topic.clone(),
+            self.publisher.max_record_bytes(),
+            format!(
+                "--max-body-bytes {}, --max-header-bytes {}",
+                self.config.max_body_bytes, self.config.max_header_bytes
+            ),
+            topic_check_stop.clone(),
+        ));
         let stream_stop = CancellationToken::new();
         let started = distribution::start(
             &self.config.stream,
@@ -161,6 +182,9 @@ impl DataPlane {
         };
         let (stream_task, report_task) = match started {
             Some(s) => {
+                s.reports.set_unauthenticated_interval(
+                    self.config.stream.failed_trigger_unauthenticated_interval,
+                );
                 let stop = CancellationToken::new();
                 let task = tokio::spawn(
                     s.report_sender
@@ -170,16 +194,22 @@ impl DataPlane {
             }
             None => (None, None),
         };
+        let samples_stop = CancellationToken::new();
+        let samples_task = tokio::spawn(flush_samples_every_second(
+            reporter.clone(),
+            samples_stop.clone(),
+        ));
         let ingest = Arc::new(ingest::Ingest {
             routes: self.routes.clone(),
             publisher: self.publisher.clone(),
             metrics: self.metrics.clone(),
-            reporter,
+            reporter: reporter.clone(),
             limits: ingest::Limits {
                 max_body_bytes: self.config.max_body_bytes,
                 body_read_timeout: self.config.body_read_timeout,
                 retry_after: self.config.retry_after,
             },
+            replay: Default::default(),
         });
         tracing::info!(
             public = %listeners.public.local_addr()?,
@@ -210,6 +240,7 @@ impl DataPlane {
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         stream_stop.cancel();
+        topic_check_stop.cancel();
         if let Some(t) = stream_task {
             let _ = t.await;
         }
@@ -218,7 +249,11 @@ impl DataPlane {
         if let Err(e) = public_task.await {
             tracing::error!(error = %e, "public listener task failed");
         }
-        // Every in-flight request has answered, so every report is queued: send them.
+        // Every in-flight request has answered, so every report is queued: send them, with the
+        // last counts of the sampled unauthenticated rejections.
+        samples_stop.cancel();
+        let _ = samples_task.await;
+        reporter.flush_samples();
         if let Some((task, stop)) = report_task {
             stop.cancel();
             if let Err(e) = task.await {
@@ -235,13 +270,25 @@ impl DataPlane {
                 .await;
         match flushed {
             Ok(Ok(())) => tracing::info!("producer flushed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "producer flush incomplete"),
+            Ok(Err(e)) => tracing::warn!(error = ?e.to_string(), "producer flush incomplete"),
             Err(e) => tracing::warn!(error = %e, "producer flush task failed"),
         }
         admin_stop.cancel();
         admin_task.await.context("admin listener task")??;
         tracing::info!("data plane stopped");
         Ok(())
+    }
+}
+
+/// Hands the grown counts of sampled unauthenticated rejections to the reporter every second.
+async fn flush_samples_every_second(reporter: Arc<dyn RejectionReporter>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => reporter.flush_samples(),
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub struct WebhookLabels {
 /// Labels of the failed-trigger report counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReportLabels {
-    /// `sent` or `dropped`.
+    /// `sent`, `dropped`, or `sampled` (an unauthenticated rejection counted on its sample).
     pub result: &'static str,
 }
 
@@ -85,6 +85,7 @@ pub struct Metrics {
     failed_trigger_reports: Family<ReportLabels, Counter>,
     failed_trigger_queue_bytes: Gauge,
     control_plane_connected: Gauge,
+    connections_refused: Counter,
     per_webhook: Option<Family<WebhookLabels, Counter>>,
 }
 
@@ -208,7 +209,14 @@ impl Metrics {
             "1 while the config stream to the control plane is open",
             control_plane_connected.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Public connections closed at once because --max-connections were open",
+            connections_refused.clone(),
+        );
         Metrics {
+            connections_refused,
             api_key_matches,
             per_webhook: None,
             failed_trigger_reports,
@@ -266,6 +274,11 @@ impl Metrics {
         self.publish_seconds
             .get_or_create(&PublishLabels { outcome })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one public connection closed at once: too many open.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// Counts one producer replacement.

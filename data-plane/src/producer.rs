@@ -21,7 +21,7 @@ pub struct GatewayProducerContext;
 
 impl ClientContext for GatewayProducerContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(error = %error, reason, "kafka client error");
+        tracing::warn!(error = ?error.to_string(), reason, "kafka client error");
     }
 }
 
@@ -81,7 +81,7 @@ impl Generation {
                     })
             }
             Err(e) => {
-                tracing::debug!(error = %e, "metadata request of a failing producer failed");
+                tracing::debug!(error = ?e.to_string(), "metadata request of a failing producer failed");
                 false
             }
         }

@@ -43,6 +43,7 @@ pub struct Publisher {
     deadline: Duration,
     outer_deadline: Duration,
     wedged_after: Duration,
+    max_record: usize,
 }
 
 impl Publisher {
@@ -52,6 +53,19 @@ impl Publisher {
         for (k, v) in &config.kafka_properties {
             cc.set(k, v);
         }
+        // Sized for the largest record the body and header limits produce (docs/data-plane.md,
+        // "Record size"); a larger value given with --kafka-property is kept.
+        let max_record =
+            crate::record_size::max_record_bytes(config.max_body_bytes, config.max_header_bytes);
+        let message_max = crate::record_size::producer_message_max_bytes(max_record).max(
+            config
+                .kafka_properties
+                .iter()
+                .filter(|(k, _)| k == "message.max.bytes")
+                .find_map(|(_, v)| v.parse().ok())
+                .unwrap_or(0),
+        );
+        cc.set("message.max.bytes", message_max.to_string());
         let message_timeout = config
             .kafka_message_timeout
             .unwrap_or(config.produce_timeout);
@@ -99,6 +113,7 @@ impl Publisher {
                 config.produce_timeout + Duration::from_millis(500)
             },
             wedged_after: config.kafka_producer_wedged_after,
+            max_record,
         })
     }
 
@@ -143,6 +158,22 @@ impl Publisher {
             Ok(Err(_canceled)) => Err(PublishError::Kafka(KafkaError::Canceled)),
             Err(_) => Err(PublishError::Deadline(self.deadline)),
         }
+    }
+
+    /// How long a request waits for its acknowledgement (`--produce-timeout`).
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The largest record this publisher takes (bytes of value, key and headers); see
+    /// [`crate::record_size::max_record_bytes`].
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record
+    }
+
+    /// The client settings of the producer (bootstrap, TLS, SASL…), for an admin client.
+    pub fn client_config(&self) -> ClientConfig {
+        self.client_config.clone()
     }
 
     /// Whether the current producer hit an unrecoverable error and is not replaced (yet).

@@ -62,6 +62,9 @@ pub struct Route {
     pub has_resume: bool,
     /// Carry the raw body in the envelope.
     pub include_raw_body: bool,
+    /// How long an accepted delivery is remembered to answer its replays (docs/data-plane.md,
+    /// "Replay window"); `None` = off.
+    pub replay_window: Option<std::time::Duration>,
 }
 
 impl Route {
@@ -110,6 +113,9 @@ impl Route {
             correlation,
             has_resume,
             include_raw_body: w.options.include_raw_body,
+            replay_window: (w.options.replay_window_seconds > 0).then(|| {
+                std::time::Duration::from_secs(u64::from(w.options.replay_window_seconds))
+            }),
         })
     }
 }

@@ -2,16 +2,16 @@
 //! timeouts, and graceful shutdown (stop accepting, let in-flight requests finish, then return).
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -30,6 +30,10 @@ pub struct ConnSettings {
     pub h2_max_concurrent_streams: u32,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2: GOAWAY first).
+    pub idle_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
 }
 
 impl From<&Config> for ConnSettings {
@@ -40,6 +44,8 @@ impl From<&Config> for ConnSettings {
             max_header_bytes: c.max_header_bytes,
             h2_max_concurrent_streams: c.h2_max_concurrent_streams,
             shutdown_grace: c.shutdown_grace,
+            idle_timeout: c.connection_idle_timeout,
+            max_connections: c.max_connections,
         }
     }
 }
@@ -61,7 +67,35 @@ fn builder(s: &ConnSettings) -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// What one connection's requests tell its watchdog: how many are in flight and when the last
+/// one started or ended.
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    seen_request: AtomicBool,
+    /// Milliseconds since the connection was accepted.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self, since: Instant) {
+        let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Release);
+    }
+}
+
+/// Ends a request in [`Activity`] when dropped (the response is sent or the request abandoned).
+struct InFlight(Arc<Activity>, Instant);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch(self.1);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves the public listener until `shutdown`, then drains connections for up to the grace period.
+/// At most `max_connections` are open at once: one beyond it is closed as soon as it is accepted.
 pub async fn serve_public(
     listener: TcpListener,
     ingest: Arc<Ingest>,
@@ -69,7 +103,8 @@ pub async fn serve_public(
     shutdown: CancellationToken,
 ) {
     let builder = builder(&settings);
-    let graceful = GracefulShutdown::new();
+    let permits = settings.max_connections.min(Semaphore::MAX_PERMITS);
+    let open = Arc::new(Semaphore::new(permits));
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -83,48 +118,95 @@ pub async fn serve_public(
             },
             _ = shutdown.cancelled() => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            ingest.metrics.connection_refused();
+            tracing::debug!(%peer, limit = permits, "connection refused: too many open connections");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let seen_request = Arc::new(AtomicBool::new(false));
+        let accepted = Instant::now();
+        let activity = Arc::new(Activity::default());
         let svc = {
             let ingest = ingest.clone();
-            let seen_request = seen_request.clone();
+            let activity = activity.clone();
             hyper::service::service_fn(move |req: Request<Incoming>| {
-                seen_request.store(true, Ordering::Release);
+                activity.seen_request.store(true, Ordering::Release);
+                activity.in_flight.fetch_add(1, Ordering::AcqRel);
+                activity.touch(accepted);
+                let guard = InFlight(activity.clone(), accepted);
                 let ingest = ingest.clone();
-                async move { Ok::<_, Infallible>(ingest.handle(req).await) }
+                async move {
+                    let resp = ingest.handle(req).await;
+                    drop(guard);
+                    Ok::<_, Infallible>(resp)
+                }
             })
         };
-        let conn = graceful.watch(
-            builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .into_owned(),
-        );
-        let header_read_timeout = settings.header_read_timeout;
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let (header_read_timeout, idle) = (settings.header_read_timeout, settings.idle_timeout);
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             tokio::pin!(conn);
-            // hyper's header timeout starts once bytes arrive; a client that connects and sends
-            // nothing (or never finishes its first request) is closed here.
-            tokio::select! {
-                r = &mut conn => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let every = (idle.min(header_read_timeout) / 4).max(Duration::from_millis(50));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut closing = false;
+            // An idle connection whose client does not finish the HTTP/2 goodbye (the PING after
+            // the first GOAWAY) is dropped after one more idle period.
+            let mut force_close: Option<tokio::time::Instant> = None;
+            loop {
+                let forced = async {
+                    match force_close {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
                     }
-                    return;
+                };
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, error = ?e.to_string(), "connection ended with an error");
+                        }
+                        return;
+                    }
+                    _ = forced => {
+                        tracing::debug!(%peer, "dropping an idle connection that did not close");
+                        return;
+                    }
+                    _ = shutdown.cancelled(), if !closing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    _ = tick.tick(), if !closing => {
+                        // hyper's header timeout starts once bytes arrive; a client that connects
+                        // and sends nothing (or never finishes its first request) is closed here.
+                        if !activity.seen_request.load(Ordering::Acquire)
+                            && accepted.elapsed() >= header_read_timeout
+                        {
+                            tracing::debug!(%peer, "closing a connection that sent no request in time");
+                            return;
+                        }
+                        let last = Duration::from_millis(activity.last_ms.load(Ordering::Acquire));
+                        let quiet = accepted.elapsed().saturating_sub(last);
+                        if activity.in_flight.load(Ordering::Acquire) == 0 && quiet >= idle {
+                            tracing::debug!(%peer, "closing an idle connection");
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                            force_close = Some(tokio::time::Instant::now() + idle);
+                        }
+                    }
                 }
-                _ = tokio::time::sleep(header_read_timeout) => {}
-            }
-            if !seen_request.load(Ordering::Acquire) {
-                tracing::debug!(%peer, "closing a connection that sent no request in time");
-                return;
-            }
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
     tracing::info!("public listener closed; draining in-flight requests");
-    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
+    // Every connection holds a permit until it ends: all of them back means all drained.
+    let all = u32::try_from(permits).unwrap_or(u32::MAX);
+    if tokio::time::timeout(settings.shutdown_grace, open.acquire_many(all))
         .await
         .is_err()
     {

@@ -136,6 +136,7 @@ impl From<&WebhookConfig> for v1::WebhookRoute {
                 .collect(),
             correlation_key_path: w.correlation_key_path.clone(),
             include_raw_body: w.options.include_raw_body,
+            replay_window_seconds: w.options.replay_window_seconds,
         }
     }
 }
@@ -211,6 +212,7 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
             correlation_key_path: r.correlation_key_path,
             options: WebhookOptions {
                 include_raw_body: r.include_raw_body,
+                replay_window_seconds: r.replay_window_seconds,
             },
         })
     }
@@ -253,6 +255,7 @@ mod tests {
             correlation_key_path: Some("entry[0].id".into()),
             options: WebhookOptions {
                 include_raw_body: true,
+                replay_window_seconds: 300,
             },
         }
     }
@@ -275,6 +278,7 @@ mod tests {
         assert_eq!(back.bindings, w.bindings);
         assert_eq!(back.correlation_key_path, w.correlation_key_path);
         assert!(back.options.include_raw_body);
+        assert_eq!(back.options.replay_window_seconds, 300);
     }
 
     #[test]

@@ -133,6 +133,11 @@ pub struct WebhookOptions {
     /// Carry the raw body (base64) in the envelope too.
     #[serde(default)]
     pub include_raw_body: bool,
+    /// Seconds a data plane remembers the deliveries it accepted, to answer a replayed one with
+    /// the original event id instead of publishing it again; 0 = off (docs/data-plane.md,
+    /// "Replay window").
+    #[serde(default)]
+    pub replay_window_seconds: u32,
 }
 
 mod hex_32 {

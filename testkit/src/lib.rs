@@ -313,15 +313,38 @@ pub fn admin_client(bootstrap: &str) -> AdminClient<DefaultClientContext> {
         .unwrap_or_else(|e| panic!("cannot create a Kafka admin client for {bootstrap}: {e}"))
 }
 
-/// Creates a topic (the broker does not auto-create) and waits until it is visible in metadata.
+/// The `max.message.bytes` of every topic the harness creates: room for the largest record a data
+/// plane with the default limits produces (1 MiB body, base64 raw body, headers), as in the
+/// deployment manifests (docs/data-plane.md, "Record size").
+pub const TOPIC_MAX_MESSAGE_BYTES: &str = "3145728";
+
+/// Creates a topic (the broker does not auto-create) with `max.message.bytes` of
+/// [`TOPIC_MAX_MESSAGE_BYTES`].
 pub async fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) {
+    create_topic_with(
+        bootstrap,
+        name,
+        partitions,
+        &[("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES)],
+    )
+    .await;
+}
+
+/// Creates a topic with these topic configs.
+pub async fn create_topic_with(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin = admin_client(bootstrap);
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let results = admin
-        .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &opts,
-        )
+        .create_topics(&[topic], &opts)
         .await
         .unwrap_or_else(|e| panic!("create topic {name} on {bootstrap}: {e}"));
     for r in results {

@@ -191,6 +191,11 @@ impl FailedTriggers {
             payload_size: i64::try_from(r.payload_size.max(r.payload.len() as u64)).ok()?,
             payload_truncated: truncated,
             replayable: !truncated && super::replay::passed_verification(&r.reason_code),
+            suppressed_count: if store::is_unauthenticated(&r.reason_code) {
+                i64::try_from(r.suppressed_count).unwrap_or(i64::MAX)
+            } else {
+                0
+            },
         })
     }
 }

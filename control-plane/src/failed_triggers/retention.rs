@@ -1,5 +1,5 @@
 //! The retention sweep: every interval, delete failed triggers older than the maximum age and all
-//! but the newest N of each webhook. Replicas take a transaction-level advisory lock first, so one
+//! but the newest N of each webhook, counted apart for unauthenticated rejections (API_KEY_*). Replicas take a transaction-level advisory lock first, so one
 //! sweeps while the others skip that round (deleting is idempotent anyway).
 
 use std::sync::Arc;
@@ -67,15 +67,19 @@ pub async fn sweep(conn: &mut AsyncPgConnection, policy: RetentionPolicy) -> Api
                 .execute(conn)
                 .await?;
         // Only webhooks over the limit are ranked (the webhook index serves both steps).
+        // Unauthenticated rejections (API_KEY_*) are ranked apart: however many of them arrive,
+        // they only ever push out older unauthenticated rows, never a webhook's other records.
         let surplus = diesel::sql_query(
             "DELETE FROM failed_triggers WHERE id IN (
                 SELECT id FROM (
                     SELECT id, row_number() OVER (
-                        PARTITION BY webhook_id ORDER BY received_at DESC, id DESC) AS rank
+                        PARTITION BY webhook_id, reason_code LIKE 'API\\_KEY\\_%'
+                        ORDER BY received_at DESC, id DESC) AS rank
                     FROM failed_triggers
                     WHERE webhook_id IN (
                         SELECT webhook_id FROM failed_triggers
-                        GROUP BY webhook_id HAVING count(*) > $1)
+                        GROUP BY webhook_id, reason_code LIKE 'API\\_KEY\\_%'
+                        HAVING count(*) > $1)
                 ) ranked
                 WHERE rank > $1)",
         )

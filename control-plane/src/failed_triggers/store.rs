@@ -49,6 +49,7 @@ pub struct NewFailedTrigger {
     pub payload_size: i64,
     pub payload_truncated: bool,
     pub replayable: bool,
+    pub suppressed_count: i64,
 }
 
 /// A stored row without its headers and payload (what List shows).
@@ -74,6 +75,7 @@ pub struct FailedTriggerMeta {
     pub replayed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub replay_event_id: Option<Uuid>,
     pub replay_count: i32,
+    pub suppressed_count: i64,
 }
 
 /// Headers and payload of a row (what Get adds).
@@ -92,9 +94,17 @@ impl FailedTriggerBody {
     }
 }
 
-/// Inserts `rows`; returns how many were new (a known id is skipped: retried batches).
+/// Whether `reason_code` is an unauthenticated rejection (no valid API key): those are sampled by
+/// the data planes and kept apart from the others by the retention sweep.
+pub fn is_unauthenticated(reason_code: &str) -> bool {
+    reason_code.starts_with("API_KEY_")
+}
+
+/// Inserts `rows`; returns how many were new (a known id is skipped: retried batches). A known
+/// unauthenticated row takes the larger `suppressed_count` (the data plane sends its sample again
+/// as the count grows), only from a report of the same webhook.
 pub async fn insert(conn: &mut AsyncPgConnection, rows: &[NewFailedTrigger]) -> ApiResult<usize> {
-    // Postgres takes at most 65535 bind parameters per statement (18 a row).
+    // Postgres takes at most 65535 bind parameters per statement (19 a row).
     let mut inserted = 0;
     for chunk in rows.chunks(1000) {
         inserted += diesel::insert_into(failed_triggers::table)
@@ -103,6 +113,18 @@ pub async fn insert(conn: &mut AsyncPgConnection, rows: &[NewFailedTrigger]) -> 
             .do_nothing()
             .execute(conn)
             .await?;
+    }
+    for row in rows.iter().filter(|r| r.suppressed_count > 0) {
+        diesel::update(
+            failed_triggers::table
+                .filter(failed_triggers::id.eq(row.id))
+                .filter(failed_triggers::webhook_id.eq(row.webhook_id))
+                .filter(failed_triggers::reason_code.like("API\\_KEY\\_%"))
+                .filter(failed_triggers::suppressed_count.lt(row.suppressed_count)),
+        )
+        .set(failed_triggers::suppressed_count.eq(row.suppressed_count))
+        .execute(conn)
+        .await?;
     }
     Ok(inserted)
 }
@@ -303,6 +325,7 @@ pub fn to_proto(
             .map(|e| e.to_string())
             .unwrap_or_default(),
         replay_count: u32::try_from(meta.replay_count).unwrap_or(0),
+        suppressed_count: u64::try_from(meta.suppressed_count).unwrap_or(0),
     })
 }
 

@@ -36,6 +36,7 @@ impl Webhooks {
             )
         })?;
         let path = validate::correlation_path(&req.correlation_key_path)?;
+        let replay_window = validate::replay_window(req.replay_window_seconds)?;
         let template = req
             .provider_secret
             .as_ref()
@@ -68,6 +69,7 @@ impl Webhooks {
                         webhooks::state.eq(TriggerState::Deactivated.as_str()),
                         webhooks::correlation_key_path.eq(&path),
                         webhooks::include_raw_body.eq(req.include_raw_body),
+                        webhooks::replay_window_seconds.eq(replay_window),
                         webhooks::api_key_ciphertext.eq(&key_sealed),
                         webhooks::api_key_sha256.eq(&key_hash),
                         webhooks::secret_template_ciphertext
@@ -151,6 +153,10 @@ impl Webhooks {
             .as_deref()
             .map(validate::correlation_path)
             .transpose()?;
+        let replay_window = req
+            .replay_window_seconds
+            .map(validate::replay_window)
+            .transpose()?;
         let mut conn = self.state.conn().await?;
         let row = conn
             .transaction(async move |conn| -> ApiResult<WebhookRow> {
@@ -183,6 +189,7 @@ impl Webhooks {
                         webhooks::description.eq(req.description.clone().unwrap_or(current.description.clone())),
                         webhooks::correlation_key_path.eq(path.clone().unwrap_or(current.correlation_key_path.clone())),
                         webhooks::include_raw_body.eq(req.include_raw_body.unwrap_or(current.include_raw_body)),
+                        webhooks::replay_window_seconds.eq(replay_window.unwrap_or(current.replay_window_seconds)),
                         webhooks::updated_at.eq(diesel::dsl::now),
                     ))
                     .returning(WebhookRow::as_returning())

@@ -46,6 +46,7 @@ pub(crate) struct WebhookRow {
     pub previous_secret_not_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub replay_window_seconds: i32,
 }
 
 impl std::fmt::Debug for WebhookRow {
@@ -95,6 +96,7 @@ impl WebhookRow {
             state: trigger_state_to_proto(self.state()?) as i32,
             correlation_key_path: self.correlation_key_path.clone().unwrap_or_default(),
             include_raw_body: self.include_raw_body,
+            replay_window_seconds: u32::try_from(self.replay_window_seconds).unwrap_or(0),
             has_provider_secret: self.secret_resolved_ciphertext.is_some(),
             secret_param_refs: self.secret_param_refs.clone(),
             binding_count,

@@ -20,6 +20,21 @@ pub(crate) fn name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Longest replay window: a day.
+pub(crate) const MAX_REPLAY_WINDOW_SECONDS: u32 = 86_400;
+
+/// Checks a replay window (seconds, 0 = off): at most a day.
+pub(crate) fn replay_window(seconds: u32) -> ApiResult<i32> {
+    if seconds > MAX_REPLAY_WINDOW_SECONDS {
+        return Err(ApiError::invalid(
+            reasons::WEBHOOK_REPLAY_WINDOW_INVALID,
+            "replay_window_seconds",
+            "replay_window_seconds must be between 0 (off) and 86400",
+        ));
+    }
+    Ok(seconds as i32)
+}
+
 /// Checks a description: at most 500 characters, no control characters other than new lines.
 pub(crate) fn description(text: &str) -> ApiResult<()> {
     if text.chars().count() > 500

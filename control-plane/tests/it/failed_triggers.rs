@@ -53,6 +53,7 @@ fn report(
         payload_size: payload.len() as u64,
         payload,
         payload_complete: true,
+        suppressed_count: 0,
     }
 }
 

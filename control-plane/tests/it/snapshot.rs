@@ -23,6 +23,7 @@ async fn snapshot_holds_active_webhooks_with_hashes_secrets_and_bindings() {
             id: meta.id.clone(),
             correlation_key_path: Some("entry[0].id".into()),
             include_raw_body: Some(true),
+            replay_window_seconds: Some(300),
             ..Default::default()
         })
         .await
@@ -173,6 +174,10 @@ async fn snapshot_holds_active_webhooks_with_hashes_secrets_and_bindings() {
     .expect("builds")
     .expect("active");
     assert_eq!(one.api_keys[0], ApiKeyHash::of(&new_key));
+    assert_eq!(
+        one.options.replay_window_seconds, 300,
+        "the replay window reaches the data planes"
+    );
     assert_eq!(one.api_keys[1].sha256, ApiKeyHash::of(&key).sha256);
     assert!(one.api_keys[1].not_after.is_some());
     let none = control_plane::snapshot::webhook_config(

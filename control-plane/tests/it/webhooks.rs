@@ -578,3 +578,68 @@ async fn database_holds_no_plaintext_secret_or_api_key() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replay_window_is_set_on_create_changed_on_update_and_capped_at_a_day() {
+    let cp = TestControlPlane::start().await;
+    let c = clients(&cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let a = app(cp.org);
+    let request = |seconds: u32| pb::CreateWebhookRequest {
+        app: Some(a.clone()),
+        name: format!("replay-{seconds}"),
+        provider: pb::Provider::Github as i32,
+        replay_window_seconds: seconds,
+        ..Default::default()
+    };
+    assert_err(
+        c.webhooks.clone().create_webhook(request(86_401)).await,
+        Code::InvalidArgument,
+        "WEBHOOK_REPLAY_WINDOW_INVALID",
+    );
+    let wh = c
+        .webhooks
+        .clone()
+        .create_webhook(request(600))
+        .await
+        .expect("created")
+        .into_inner();
+    assert_eq!(wh.replay_window_seconds, 600);
+    let got = c
+        .webhooks
+        .clone()
+        .get_webhook(pb::GetWebhookRequest { id: wh.id.clone() })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.replay_window_seconds, 600);
+    let update = |seconds: Option<u32>| pb::UpdateWebhookRequest {
+        id: wh.id.clone(),
+        replay_window_seconds: seconds,
+        description: Some("changed".into()),
+        ..Default::default()
+    };
+    let kept = c
+        .webhooks
+        .clone()
+        .update_webhook(update(None))
+        .await
+        .expect("updated")
+        .into_inner();
+    assert_eq!(kept.replay_window_seconds, 600, "absent leaves it");
+    let off = c
+        .webhooks
+        .clone()
+        .update_webhook(update(Some(0)))
+        .await
+        .expect("updated")
+        .into_inner();
+    assert_eq!(off.replay_window_seconds, 0, "0 turns it off");
+    assert_err(
+        c.webhooks
+            .clone()
+            .update_webhook(update(Some(90_000)))
+            .await,
+        Code::InvalidArgument,
+        "WEBHOOK_REPLAY_WINDOW_INVALID",
+    );
+}

@@ -6,6 +6,7 @@
 
 mod queue;
 mod report;
+mod sampler;
 mod sender;
 
 use std::time::SystemTime;
@@ -46,6 +47,10 @@ pub struct Rejection<'a> {
 pub trait RejectionReporter: Send + Sync + 'static {
     /// Records one rejection.
     fn report(&self, rejection: &Rejection<'_>);
+
+    /// Hands over the counts of sampled unauthenticated rejections not reported yet (called every
+    /// second and at shutdown).
+    fn flush_samples(&self) {}
 }
 
 /// The default: nothing beyond the request log line and metrics.

@@ -1,15 +1,18 @@
 //! The request-path half of failed-trigger reporting: [`ReportQueue`] turns each rejection into a
 //! report and hands it to the sender without waiting; the queue is bounded in bytes, and a report
-//! that does not fit is dropped and counted.
+//! that does not fit is dropped and counted. Unauthenticated rejections are sampled
+//! ([`super::sampler`]) and may fill only half of the buffer, so a flood of them never takes the
+//! room of the other reports.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gateway_proto::v1::FailedTriggerReport;
 use tokio::sync::{mpsc, watch};
 
 use super::report::build;
+use super::sampler::{is_unauthenticated, Admit, Sampler};
 use super::sender::ReportSender;
 use super::{Rejection, RejectionReporter};
 use crate::distribution::{Credentials, Link};
@@ -40,6 +43,7 @@ pub struct ReportQueue {
     queued_bytes: Arc<AtomicUsize>,
     settings: ReportSettings,
     metrics: Arc<Metrics>,
+    sampler: Sampler,
 }
 
 /// A queue and its sender.
@@ -59,6 +63,7 @@ pub fn channel(
             queued_bytes: queued_bytes.clone(),
             settings: settings.clone(),
             metrics: metrics.clone(),
+            sampler: Sampler::default(),
         },
         ReportSender {
             rx,
@@ -71,27 +76,75 @@ pub fn channel(
     )
 }
 
-impl RejectionReporter for ReportQueue {
-    fn report(&self, rejection: &Rejection<'_>) {
-        let (report, weight) = build(rejection, self.settings.max_payload_bytes);
+impl ReportQueue {
+    /// Sets how long one sampled unauthenticated rejection stands for a webhook's others.
+    pub fn set_unauthenticated_interval(&self, interval: Duration) {
+        self.sampler.set_interval(interval);
+    }
+
+    /// Queues one report if it fits: all of the buffer for authenticated reports, half of it for
+    /// unauthenticated ones.
+    fn enqueue(&self, (report, weight): (FailedTriggerReport, usize), unauthenticated: bool) {
+        let budget = if unauthenticated {
+            self.settings.buffer_bytes / 2
+        } else {
+            self.settings.buffer_bytes
+        };
         let reserved = self
             .queued_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                (q + weight <= self.settings.buffer_bytes).then_some(q + weight)
+                (q + weight <= budget).then_some(q + weight)
             });
         if reserved.is_err() || self.tx.send((report, weight)).is_err() {
             if reserved.is_ok() {
                 self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
             }
             self.metrics.failed_trigger_report("dropped", 1);
-            tracing::warn!(
-                request_id = rejection.request_id,
-                "failed-trigger report dropped: the report buffer is full or closed"
-            );
+            tracing::warn!("failed-trigger report dropped: the report buffer is full or closed");
             return;
         }
         self.metrics
             .failed_trigger_queue(self.queued_bytes.load(Ordering::Acquire));
+    }
+}
+
+impl RejectionReporter for ReportQueue {
+    fn report(&self, rejection: &Rejection<'_>) {
+        let max_payload = self.settings.max_payload_bytes;
+        if !is_unauthenticated(rejection.code) {
+            self.enqueue(build(rejection, max_payload), false);
+            return;
+        }
+        let webhook = rejection.route.key.webhook_id;
+        match self
+            .sampler
+            .admit(webhook, Instant::now(), || build(rejection, max_payload))
+        {
+            Admit::Queue(reports) => {
+                for r in reports {
+                    self.enqueue(r, true);
+                }
+            }
+            Admit::Counted(update) => {
+                self.metrics.failed_trigger_report("sampled", 1);
+                if let Some(u) = update {
+                    self.enqueue(*u, true);
+                }
+            }
+            Admit::Full(updates) => {
+                for u in updates {
+                    self.enqueue(u, true);
+                }
+                self.metrics.failed_trigger_report("dropped", 1);
+                tracing::warn!("unauthenticated failed-trigger report dropped: too many webhooks sampled at once");
+            }
+        }
+    }
+
+    fn flush_samples(&self) {
+        for u in self.sampler.flush(Instant::now()) {
+            self.enqueue(u, true);
+        }
     }
 }
 

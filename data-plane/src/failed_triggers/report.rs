@@ -60,6 +60,7 @@ pub(super) fn build(rejection: &Rejection<'_>, max_payload: usize) -> (FailedTri
         payload,
         payload_size: payload_size as u64,
         payload_complete,
+        suppressed_count: 0,
     };
     (report, weight)
 }
@@ -108,6 +109,7 @@ pub(super) mod tests {
             correlation: None,
             has_resume: false,
             include_raw_body: false,
+            replay_window: None,
         }
     }
 

@@ -74,7 +74,7 @@ impl ReportSender {
                     backoff.reset();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, reports = batch.reports.len(), "failed-trigger reports not delivered; retrying");
+                    tracing::warn!(error = ?e.to_string(), reports = batch.reports.len(), "failed-trigger reports not delivered; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
                         _ = stop.cancelled() => break,

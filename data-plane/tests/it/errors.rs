@@ -338,10 +338,13 @@ async fn not_ready_before_a_snapshot_and_ready_after() {
     assert!(resp.headers().get("retry-after").is_some());
     assert_error(resp, 503, "NOT_READY").await;
     gw.load(&[&hook]);
-    let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
-        .await
-        .expect("answers");
-    assert_eq!(ready.status(), 200);
+    // Ready once the snapshot is loaded and the topic's record limit has been read.
+    let readyz = format!("http://{}/readyz", gw.admin);
+    gateway_testkit::eventually("/readyz 200", Duration::from_secs(30), || async {
+        let ready = reqwest::get(&readyz).await.ok()?;
+        (ready.status() == 200).then_some(())
+    })
+    .await;
     gw.stop().await;
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests of the data plane: the real `run` on port 0, a real Kafka-protocol broker.
 
 mod accepted;
+mod api_key;
+mod connections;
 mod dispatch;
 mod errors;
 mod foundation;
@@ -8,5 +10,7 @@ mod lifecycle;
 mod limits;
 mod producer;
 mod providers;
+mod record_size;
+mod replay_window;
 mod signals;
 mod support;

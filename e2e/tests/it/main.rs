@@ -4,6 +4,7 @@
 mod broker;
 mod dispatch;
 mod distribution;
+mod failed_trigger_flood;
 mod failed_triggers;
 mod faults;
 mod registration;

@@ -104,6 +104,14 @@ pub struct Config {
     #[arg(long, env = "DP_H2_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
     pub h2_max_concurrent_streams: u32,
 
+    /// A public connection with no request in flight for this long is closed (HTTP/2: GOAWAY).
+    #[arg(long, env = "DP_CONNECTION_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub connection_idle_timeout: Duration,
+
+    /// Most open connections on the public listener; beyond it new ones are closed at once.
+    #[arg(long, env = "DP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// How long shutdown waits for in-flight requests before closing connections.
     #[arg(long, env = "DP_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -183,6 +191,11 @@ pub struct StreamArgs {
     #[arg(long, env = "DP_FAILED_TRIGGER_LINGER", default_value = "200ms", value_parser = parse_duration)]
     pub failed_trigger_linger: Duration,
 
+    /// Unauthenticated rejections (API_KEY_*) are sampled: one report per webhook and interval,
+    /// the rest counted on it.
+    #[arg(long, env = "DP_FAILED_TRIGGER_UNAUTHENTICATED_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub failed_trigger_unauthenticated_interval: Duration,
+
     /// Deprecated: `--failed-trigger-linger` in milliseconds.
     #[arg(long, env = "DP_FAILED_TRIGGER_LINGER_MS", hide = true, value_parser = parse_legacy_millis, conflicts_with = "failed_trigger_linger")]
     pub failed_trigger_linger_ms: Option<Duration>,
@@ -202,6 +215,10 @@ impl StreamArgs {
                         .into(),
                 );
             }
+            if self.failed_trigger_unauthenticated_interval < Duration::from_secs(1) {
+                problems
+                    .push("--failed-trigger-unauthenticated-interval must be at least 1s".into());
+            }
             if self.failed_trigger_payload_bytes > 4 * 1024 * 1024 {
                 problems.push("--failed-trigger-payload-bytes must be at most 4194304".into());
             }
@@ -217,6 +234,29 @@ impl StreamArgs {
             }
         }
         problems
+    }
+
+    /// Whether `--control-plane-url` is plaintext (`http://`) to a host other than loopback: the
+    /// DATA_PLANE token, the JWT and every snapshot's secrets would cross the network unencrypted.
+    pub fn plaintext_remote_control_plane(&self) -> bool {
+        let Some(rest) = self
+            .control_plane_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
     }
 
     /// The DATA_PLANE API token, from `--control-plane-token` or its file.
@@ -330,6 +370,14 @@ impl Config {
         if self.producer_queue_kbytes == 0 {
             problems.push("--producer-queue-kbytes must be at least 1".to_owned());
         }
+        let max_record =
+            crate::record_size::max_record_bytes(self.max_body_bytes, self.max_header_bytes);
+        if (self.producer_queue_kbytes as usize).saturating_mul(1024) < max_record {
+            problems.push(format!(
+                "--producer-queue-kbytes must hold the largest record ({max_record} bytes for --max-body-bytes {})",
+                self.max_body_bytes
+            ));
+        }
         if self.max_body_bytes == 0 {
             problems.push("--max-body-bytes must be at least 1".to_owned());
         }
@@ -341,6 +389,12 @@ impl Config {
         }
         if self.retry_after.subsec_nanos() != 0 {
             problems.push("--retry-after must be whole seconds".to_owned());
+        }
+        if self.connection_idle_timeout < Duration::from_secs(1) {
+            problems.push("--connection-idle-timeout must be at least 1s".to_owned());
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            problems.push("--max-connections must be between 1 and 1000000".to_owned());
         }
         if self.header_read_timeout.is_zero() {
             problems.push("--header-read-timeout must be positive".to_owned());
@@ -389,80 +443,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid_and_documented_values() {
-        let c = Config::from_args(Vec::<String>::new()).expect("defaults parse");
-        assert_eq!(c.produce_timeout, Duration::from_secs(5));
-        assert_eq!(c.max_body_bytes, 1_048_576);
-        assert_eq!(c.kafka_topic, "webhook-gateway.events");
-        assert!(c.validate().is_ok());
-    }
-
-    #[test]
-    fn reports_every_problem_at_once() {
-        let c = Config::from_args([
-            "--produce-timeout",
-            "0s",
-            "--max-body-bytes",
-            "0",
-            "--kafka-property",
-            "acks=1",
-        ])
-        .expect("parses");
-        let problems = c.validate().expect_err("invalid");
-        assert_eq!(problems.len(), 3, "{problems:?}");
-    }
-
-    #[test]
-    fn durations_take_units_and_the_old_names_still_work_with_a_warning() {
-        let mut c = Config::from_args([
-            "--retry-after",
-            "7s",
-            "--stream-heartbeat",
-            "2s",
-            "--failed-trigger-linger",
-            "50ms",
-        ])
-        .expect("parses");
-        assert!(c.apply_renamed().is_empty());
-        assert_eq!(c.retry_after, Duration::from_secs(7));
-        assert_eq!(c.stream.stream_heartbeat, Duration::from_secs(2));
-        assert_eq!(c.stream.failed_trigger_linger, Duration::from_millis(50));
-
-        let mut old = Config::from_args([
-            "--retry-after-secs",
-            "9",
-            "--stream-heartbeat-ms",
-            "2500",
-            "--failed-trigger-linger-ms",
-            "75",
-        ])
-        .expect("the old names parse");
-        let warnings = old.apply_renamed();
-        assert_eq!(old.retry_after, Duration::from_secs(9));
-        assert_eq!(old.stream.stream_heartbeat, Duration::from_millis(2500));
-        assert_eq!(old.stream.failed_trigger_linger, Duration::from_millis(75));
-        assert_eq!(warnings.len(), 3, "{warnings:?}");
-        for (old_env, new_env) in [
-            ("DP_RETRY_AFTER_SECS", "DP_RETRY_AFTER"),
-            ("DP_STREAM_HEARTBEAT_MS", "DP_STREAM_HEARTBEAT"),
-            ("DP_FAILED_TRIGGER_LINGER_MS", "DP_FAILED_TRIGGER_LINGER"),
-        ] {
-            assert!(
-                warnings.iter().any(|w| w.contains(old_env)
-                    && w.contains(new_env)
-                    && w.contains("deprecated")),
-                "{old_env}: {warnings:?}"
-            );
-        }
-        assert!(
-            Config::from_args(["--retry-after-secs", "9", "--retry-after", "3s"]).is_err(),
-            "an old and a new name for one setting are refused"
-        );
-        let half = Config::from_args(["--retry-after", "1500ms"]).expect("parses");
-        assert_eq!(half.validate().expect_err("not whole seconds").len(), 1);
-    }
-}
+mod tests;

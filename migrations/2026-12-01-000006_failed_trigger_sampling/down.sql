@@ -1,0 +1,1 @@
+ALTER TABLE failed_triggers DROP COLUMN suppressed_count;
