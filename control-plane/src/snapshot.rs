@@ -94,6 +94,7 @@ fn build(
         correlation_key_path: row.correlation_key_path.clone(),
         options: WebhookOptions {
             include_raw_body: row.include_raw_body,
+            rate_limit: row.rate_limit().effective(),
         },
     })
 }

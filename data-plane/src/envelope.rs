@@ -113,6 +113,7 @@ mod tests {
             bindings,
             correlation: path.map(|p| CorrelationPath::parse(p).expect("valid")),
             include_raw_body: true,
+            rate_limiter: None,
         }
     }
 

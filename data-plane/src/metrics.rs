@@ -85,6 +85,7 @@ pub struct Metrics {
     failed_trigger_reports: Family<ReportLabels, Counter>,
     failed_trigger_queue_bytes: Gauge,
     control_plane_connected: Gauge,
+    rate_limit_fleet_planes: Gauge,
     per_webhook: Option<Family<WebhookLabels, Counter>>,
 }
 
@@ -208,7 +209,14 @@ impl Metrics {
             "1 while the config stream to the control plane is open",
             control_plane_connected.clone(),
         );
+        let rate_limit_fleet_planes = Gauge::default();
+        registry.register(
+            "rate_limit_fleet_planes",
+            "Data planes sharing this plane's rate limits, as the control plane counted them (each enforces limit / planes)",
+            rate_limit_fleet_planes.clone(),
+        );
         Metrics {
+            rate_limit_fleet_planes,
             api_key_matches,
             per_webhook: None,
             failed_trigger_reports,
@@ -314,6 +322,8 @@ impl Metrics {
             }
         }
         self.producer_in_flight.set(i64::from(producer_in_flight));
+        self.rate_limit_fleet_planes
+            .set(i64::from(routes.fleet_planes()));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("metrics encoding failed");

@@ -108,6 +108,7 @@ pub(super) mod tests {
             correlation: None,
             has_resume: false,
             include_raw_body: false,
+            rate_limiter: None,
         }
     }
 
