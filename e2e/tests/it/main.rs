@@ -6,5 +6,6 @@ mod dispatch;
 mod distribution;
 mod failed_triggers;
 mod faults;
+mod rate_limits;
 mod rotation;
 mod support;
