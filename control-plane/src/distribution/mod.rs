@@ -4,7 +4,7 @@
 //! HMAC keys (docs/actions.md, "Distribution").
 
 pub(crate) mod messages;
-pub(crate) mod presence;
+pub mod presence;
 pub(crate) mod service;
 pub(crate) mod sessions;
 pub(crate) mod state;
