@@ -50,6 +50,7 @@ fn route() -> Route {
         correlation: None,
         has_resume: false,
         include_raw_body: false,
+        rate_limiter: None,
     }
 }
 

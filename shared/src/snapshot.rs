@@ -156,7 +156,7 @@ impl RateLimit {
         if per_second == 0.0 {
             return Ok(None);
         }
-        if !per_second.is_finite() || per_second < 0.0 || per_second > Self::MAX {
+        if !(0.0..=Self::MAX).contains(&per_second) {
             return Err(format!(
                 "rate limit {per_second} is not a number of requests per second in (0, {}]",
                 Self::MAX

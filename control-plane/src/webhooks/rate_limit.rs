@@ -58,7 +58,7 @@ fn check_rate(per_second: f64) -> ApiResult<Option<f64>> {
     if per_second == 0.0 {
         return Ok(None);
     }
-    if !per_second.is_finite() || per_second < 0.0 || per_second > RateLimit::MAX {
+    if !(0.0..=RateLimit::MAX).contains(&per_second) {
         return Err(rate_invalid());
     }
     Ok(Some(per_second))
