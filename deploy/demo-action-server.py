@@ -7,6 +7,10 @@ key and compare the lowercase hex digests in constant time. The key is chosen by
 X-Signature-Key-Id header among the `KEY_ID VALUE` lines of the key file (re-read on every call, so a
 new key can be added while it runs). Answers {"result": ..., "error": ""}; a bad signature gets 401.
 
+Two kinds of paths stand in for broken action servers, to try registration's refusals (README, "API
+examples"): `/status/NNN` answers status NNN without checking anything, `/error/TEXT` answers 200
+with {"result": null, "error": "TEXT"}.
+
     demo-action-server.py PORT KEY_FILE
 """
 import hashlib
@@ -14,6 +18,7 @@ import hmac
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 def keys(path):
@@ -32,6 +37,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        kind, _, arg = self.path.lstrip("/").partition("/")
+        if kind == "status" and arg.isdigit() and 200 <= int(arg) <= 599:
+            return self.answer(int(arg), {"result": None, "error": f"demo: status {arg}"})
+        if kind == "error" and arg:
+            return self.answer(200, {"result": None, "error": unquote(arg)})
         key = keys(self.server.key_file).get(self.headers.get("X-Signature-Key-Id", ""))
         try:
             payload = json.loads(raw)

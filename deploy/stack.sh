@@ -10,7 +10,7 @@
 #   deploy/stack.sh stop     stop exactly the processes this script started
 #
 # Endpoints, the admin token and the demo webhook URL are written as KEY=VALUE lines to .stack/env
-# (`source .stack/env`).
+# (`set -a; source .stack/env; set +a`).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -208,7 +208,7 @@ ENV
 
   cat <<TXT
 
-The stack is up. Endpoints and the admin token are in .stack/env:   source .stack/env
+The stack is up. Endpoints and the admin token are in .stack/env:   set -a; source .stack/env; set +a
 
 Console: http://$A/   (sign in with ADMIN_API_TOKEN from .stack/env; the demo app is $app)
 
@@ -231,6 +231,7 @@ Try:
   \$GATEWAY_ACTIONS results --request-id \$RID
   # invalid parameters never reach the action server: status INVALID_PARAMETERS
   \$GATEWAY_ACTIONS results --request-id \$(\$GATEWAY_ACTIONS invoke --action send_email --parameters '{"to":42}')
+  # register more actions, and see what registration refuses: README.md, "API examples"; docs/actions.md
 
   # read the topic (3 partitions; records are keyed, so look at each)
   for p in 0 1 2; do $(bash "$services" tansu-bin) cat consume \$KAFKA_TOPIC --broker tcp://\$KAFKA_BOOTSTRAP --partition \$p --max-wait-time-ms 500; done

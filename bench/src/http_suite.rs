@@ -137,7 +137,8 @@ struct Fixture {
     slack: WebhookConfig,
 }
 
-fn webhook(provider: Provider, key: &str, secret: Option<&str>) -> WebhookConfig {
+/// A webhook of `provider` with API key `key` and signing secret `secret`, one START binding.
+pub(crate) fn webhook(provider: Provider, key: &str, secret: Option<&str>) -> WebhookConfig {
     WebhookConfig {
         webhook_id: WebhookId::new_random(),
         organization_id: OrganizationId::new_random(),

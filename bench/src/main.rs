@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod delta_cost;
 mod distribution;
 mod envelope_cost;
 mod http_suite;
@@ -37,6 +38,9 @@ enum Command {
     Http(http_suite::HttpArgs),
     /// Config distribution: commit → ACK with 1 and 8 data planes, and 100,000 webhooks.
     Distribution(distribution::DistributionArgs),
+    /// One delta and one lookup against tables of 10,000 to 1,000,000 webhooks, in process, next to a
+    /// std HashMap cloned per delta.
+    DeltaCost(delta_cost::DeltaArgs),
     /// Step 5 + envelope cost in process: the data plane's, a `Value` tree parse, and a validate-and-embed reference.
     EnvelopeCost {
         /// Where the JSON results go.
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Load(a) => rt.block_on(load::run_cli(a)),
         Command::Http(a) => rt.block_on(http_suite::run(a)),
         Command::Distribution(a) => rt.block_on(distribution::run(a)),
+        Command::DeltaCost(a) => delta_cost::run(a),
         Command::EnvelopeCost { out } => {
             let costs = envelope_cost::measure()?;
             for c in &costs {

@@ -48,6 +48,8 @@ const REASONS: Record<string, string> = {
   WEBHOOK_CORRELATION_PATH_REQUIRED: "Resume triggers need a correlation key path on the data source.",
   REPLAY_NOT_CONFIGURED: "Replay is not available: the control plane has no Kafka connection configured.",
   FAILED_TRIGGER_NOT_REPLAYABLE: "The payload of this request was not kept whole, so it cannot be replayed.",
+  FAILED_TRIGGER_UNVERIFIED:
+    "This request was refused before its sender was verified (API key, signature or handshake), so it is never replayed.",
   FAILED_TRIGGER_ALREADY_REPLAYED: "This request was replayed before. Use Replay again to publish it once more.",
   TRIGGER_NOT_ACTIVE: "The trigger is deactivated. Activate it before replaying.",
   INVALID_JSON: "The stored payload is not valid JSON for this data source.",
@@ -64,6 +66,10 @@ const REASONS: Record<string, string> = {
   HMAC_KEY_MISSING: "The app has no active HMAC key. Create one first.",
   ACTION_NOT_FOUND: "This action does not exist (or is outside your scope).",
   HMAC_KEY_NOT_FOUND: "This HMAC key does not exist.",
+  CONFIG_PARAM_NOT_SECRET:
+    "Provider secrets may only use SECRET params, and a SECRET param a provider secret uses cannot become a VALUE.",
+  TOKEN_REVOKED: "Your API token was revoked. Sign in with another one.",
+  TOKEN_EXPIRED: "Your session expired. Sign in again.",
 };
 
 /** Sentences for the data plane's reason codes, as Failed Triggers lists them. */
@@ -100,7 +106,13 @@ export interface Shown {
  * Reasons whose message says exactly why (the action server's answer, the address refused, the
  * schema keyword): the console shows that message after the sentence.
  */
-const DETAILED = new Set(["ACTION_VALIDATION_FAILED", "ACTION_URL_FORBIDDEN", "INVALID_JSON_SCHEMA"]);
+const DETAILED = new Set([
+  "ACTION_VALIDATION_FAILED",
+  "ACTION_URL_FORBIDDEN",
+  "INVALID_JSON_SCHEMA",
+  "CONFIG_PARAM_NOT_SECRET",
+  "FAILED_TRIGGER_UNVERIFIED",
+]);
 
 export function describe(err: unknown): Shown {
   const e = ConnectError.from(err);

@@ -208,6 +208,9 @@ describe("console", () => {
     assert.match(await sig.innerText(), /\[masked\]/);
     assert.match(await dialog.getByLabel("Payload").innerText(), /"text": "forged"/);
     assert.ok(!(await dialog.innerText()).includes("flowxApiKey="), "the API key is shown");
+    // A request whose signature never verified is never replayed: no button, and the reason in words.
+    await dialog.getByTestId("not-replayable").waitFor();
+    assert.equal(await dialog.getByRole("button", { name: /Replay/ }).count(), 0);
     await ui.screenshots("failed-trigger-detail");
     await ui.assertClean();
     await dialog.getByRole("button", { name: "Close", exact: true }).click();

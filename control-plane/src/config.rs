@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "CP_JWT_SIGNING_KEY_FILE")]
     pub jwt_signing_key_file: Option<PathBuf>,
 
+    /// Lifetime of the JWTs ExchangeToken issues (1s to 30d); a config stream ends when its JWT
+    /// expires and the data plane exchanges its API token again.
+    #[arg(long, env = "CP_JWT_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub jwt_ttl: Duration,
+
     /// Public base URL of the data planes, used by GetWebhookUrl (e.g. https://hooks.example.com).
     #[arg(long, env = "CP_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
@@ -264,6 +269,9 @@ impl Config {
             }
             (None, _) => None,
         };
+        if !(Duration::from_secs(1)..=Duration::from_secs(30 * 86_400)).contains(&self.jwt_ttl) {
+            problems.push("JWT lifetime (CP_JWT_TTL) must be between 1s and 30d".into());
+        }
         if self.db_pool_size == 0 {
             problems.push("database pool size must be at least 1".into());
         }
@@ -329,6 +337,7 @@ mod tests {
         );
         assert!(c.jwt_signing_key.is_none() && c.keys.master_keys.is_none());
         assert!(!c.migrate_on_start);
+        assert_eq!(c.jwt_ttl, Duration::from_secs(86_400));
     }
 
     #[test]

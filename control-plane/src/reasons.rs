@@ -19,6 +19,10 @@ reasons! {
     AUTH_TOKEN_INVALID,
     /// ExchangeToken with an unknown or revoked API token.
     API_TOKEN_INVALID,
+    /// A config stream ended because the API token its JWT was exchanged for was revoked.
+    TOKEN_REVOKED,
+    /// A config stream ended because its JWT expired.
+    TOKEN_EXPIRED,
     /// The caller's role does not allow the call.
     ROLE_FORBIDDEN,
     /// The organization, workspace or app is outside the token's scope.
@@ -88,12 +92,16 @@ reasons! {
     TRIGGER_NOT_BOUND,
     /// Delete of a config param a secret references.
     CONFIG_PARAM_IN_USE,
+    /// A provider secret references a VALUE param (or a referenced param would become one).
+    CONFIG_PARAM_NOT_SECRET,
     /// A RESUME binding (or clearing the path) without a correlation key path.
     WEBHOOK_CORRELATION_PATH_REQUIRED,
     /// A replay on a control plane without Kafka.
     REPLAY_NOT_CONFIGURED,
     /// A replay of a failed trigger whose payload was not kept whole.
     FAILED_TRIGGER_NOT_REPLAYABLE,
+    /// Replay of a request refused before its API key and signature were verified (never replayable).
+    FAILED_TRIGGER_UNVERIFIED,
     /// A second replay without `force`.
     FAILED_TRIGGER_ALREADY_REPLAYED,
     /// A replay into a webhook that is not ACTIVE.

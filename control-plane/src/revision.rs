@@ -3,7 +3,7 @@
 //! Every write that changes what data planes serve calls [`record_change`] inside its transaction:
 //! it bumps the single `config_revision` row (whose row lock also orders concurrent writers, so
 //! revisions commit in increasing order), writes one `config_changes` row per object touched (a
-//! webhook, an action or an HMAC key: the [`Resource`] of its [`ChangeKind`]), and sends
+//! webhook, an action, an HMAC key or a revoked API token: the [`Resource`] of its [`ChangeKind`]), and sends
 //! `NOTIFY config_revision, '<revision>'` (delivered at commit) for replicas that listen.
 
 use diesel::prelude::*;
@@ -24,6 +24,8 @@ pub enum Resource {
     Action,
     /// An HMAC key (dispatch planes).
     HmacKey,
+    /// An API token (revoked: streams opened with it end).
+    ApiToken,
 }
 
 impl Resource {
@@ -33,6 +35,7 @@ impl Resource {
             Resource::Webhook => "webhook",
             Resource::Action => "action",
             Resource::HmacKey => "hmac_key",
+            Resource::ApiToken => "api_token",
         }
     }
 
@@ -42,6 +45,7 @@ impl Resource {
             "webhook" => Some(Resource::Webhook),
             "action" => Some(Resource::Action),
             "hmac_key" => Some(Resource::HmacKey),
+            "api_token" => Some(Resource::ApiToken),
             _ => None,
         }
     }
@@ -80,6 +84,8 @@ pub(crate) enum ChangeKind {
     HmacKeyCreated,
     /// HMAC key revoked.
     HmacKeyRevoked,
+    /// API token revoked.
+    ApiTokenRevoked,
 }
 
 impl ChangeKind {
@@ -100,6 +106,7 @@ impl ChangeKind {
             ChangeKind::ActionDeleted => "action_deleted",
             ChangeKind::HmacKeyCreated => "hmac_key_created",
             ChangeKind::HmacKeyRevoked => "hmac_key_revoked",
+            ChangeKind::ApiTokenRevoked => "api_token_revoked",
         }
     }
 
@@ -110,6 +117,7 @@ impl ChangeKind {
             | ChangeKind::ActionUpdated
             | ChangeKind::ActionDeleted => Resource::Action,
             ChangeKind::HmacKeyCreated | ChangeKind::HmacKeyRevoked => Resource::HmacKey,
+            ChangeKind::ApiTokenRevoked => Resource::ApiToken,
             ChangeKind::Created
             | ChangeKind::Updated
             | ChangeKind::Deleted

@@ -63,7 +63,7 @@ pub async fn run(
         tracing::info!(?oidc, "accepting OIDC tokens");
     }
     let state = AppState {
-        auth: Authenticator::new(loaded.jwt_key, pool.clone()).with_oidc(oidc),
+        auth: Authenticator::new(loaded.jwt_key, pool.clone(), config.jwt_ttl).with_oidc(oidc),
         pool: pool.clone(),
         keyring: keyring.clone(),
         public_base_url: loaded.public_base_url,

@@ -1,4 +1,4 @@
-//! The admin listener: liveness, readiness and metrics.
+//! The admin listener of both modes (`serve` and `dispatch`): liveness, readiness and metrics.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,35 +40,61 @@ pub struct AdminState {
     pub stream: Arc<crate::distribution::StreamStatus>,
 }
 
-async fn handle(
-    state: Arc<AdminState>,
+/// What one mode's admin endpoints report: the ingest server ([`AdminState`]) and the dispatcher
+/// (`dispatch::admin`) each implement it; [`serve`] is the one listener both run.
+pub trait Probe: Send + Sync + 'static {
+    /// Liveness: `Err(reason)` answers 503 with the reason.
+    fn live(&self) -> Result<(), String>;
+    /// Readiness: `Err(reason)` answers 503 with the reason (draining included).
+    fn ready(&self) -> Result<(), String>;
+    /// The OpenMetrics text.
+    fn metrics(&self) -> String;
+}
+
+impl Probe for AdminState {
+    fn live(&self) -> Result<(), String> {
+        if self.publisher.is_fatal() {
+            return Err("kafka producer failed fatally and is not replaced yet".to_owned());
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err("shutting down".to_owned());
+        }
+        if !self.routes.is_ready() {
+            return Err("no config snapshot loaded yet".to_owned());
+        }
+        Ok(())
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode(
+            &self.routes,
+            self.publisher.in_flight(),
+            self.stream.connected.load(Ordering::Acquire),
+        )
+    }
+}
+
+fn text(result: Result<&'static str, String>) -> (StatusCode, String, &'static str) {
+    match result {
+        Ok(body) => (StatusCode::OK, body.to_owned(), "text/plain"),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason, "text/plain"),
+    }
+}
+
+async fn handle<P: Probe>(
+    probe: Arc<P>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body, content_type) = match req.uri().path() {
-        HEALTHZ if state.publisher.is_fatal() => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "kafka producer failed fatally and is not replaced yet".to_owned(),
-            "text/plain",
-        ),
-        HEALTHZ => (StatusCode::OK, "ok".to_owned(), "text/plain"),
-        READYZ if state.draining.load(Ordering::Acquire) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting down".to_owned(),
-            "text/plain",
-        ),
-        READYZ if state.routes.is_ready() => (StatusCode::OK, "ready".to_owned(), "text/plain"),
-        READYZ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no config snapshot loaded yet".to_owned(),
-            "text/plain",
-        ),
+        HEALTHZ => text(probe.live().map(|()| "ok")),
+        READYZ => text(probe.ready().map(|()| "ready")),
         METRICS => (
             StatusCode::OK,
-            state.metrics.encode(
-                &state.routes,
-                state.publisher.in_flight(),
-                state.stream.connected.load(Ordering::Acquire),
-            ),
+            probe.metrics(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         _ => (StatusCode::NOT_FOUND, "not found".to_owned(), "text/plain"),
@@ -81,9 +107,9 @@ async fn handle(
 }
 
 /// Serves the admin endpoints until `shutdown` is cancelled.
-pub async fn serve(
+pub async fn serve<P: Probe>(
     listener: TcpListener,
-    state: Arc<AdminState>,
+    state: Arc<P>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     loop {

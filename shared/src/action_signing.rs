@@ -176,6 +176,62 @@ print(" ".join(ok))
             .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
     }
 
+    /// The worked examples of docs/actions.md ("Canonical JSON"): the signed bytes and the
+    /// signature with the key `example-key-0123456789abcdef`, so a reader can check a verifier.
+    #[test]
+    fn the_documented_worked_examples() {
+        const DOC_KEY: &[u8] = b"example-key-0123456789abcdef";
+        let ts = 1767225600;
+        for (name, parameters, test, signed, signature) in [
+            (
+                "send_email",
+                json!({"to": "ops@example.com"}),
+                false,
+                r#"{"action_name":"send_email","parameters":{"to":"ops@example.com"},"timestamp":1767225600}"#,
+                "97a8986ed910dd8b5258317e90aabf6c471b667f043d6e97d0ac8bfaadf99e81",
+            ),
+            (
+                "greet",
+                json!({"name": "Zoë 😀"}),
+                false,
+                r#"{"action_name":"greet","parameters":{"name":"Zo\u00eb \ud83d\ude00"},"timestamp":1767225600}"#,
+                "49c1a7f4be7632e2bb90622c2ccf596f0f176c6c3200df6046b79e9eceb44a9d",
+            ),
+            (
+                "crm_update",
+                json!({"contact": {"name": "Ana", "tags": ["vip", "<b>&co"], "address": {"zip": "0101", "city": "Cluj"}}}),
+                false,
+                r#"{"action_name":"crm_update","parameters":{"contact":{"address":{"city":"Cluj","zip":"0101"},"name":"Ana","tags":["vip","<b>&co"]}},"timestamp":1767225600}"#,
+                "a831bd51ff8894f03ee098b52185798ec85f35ee7e8e30e45903f5d88a49ae1c",
+            ),
+            (
+                "charge",
+                json!({"amount": 299.99, "qty": 3}),
+                false,
+                r#"{"action_name":"charge","parameters":{"amount":299.99,"qty":3},"timestamp":1767225600}"#,
+                "8c66b278fb5b0b74c06d571b2d4c2800dc14df2102745de205da33ed9b9db1ea",
+            ),
+            (
+                "send_email",
+                json!({}),
+                true,
+                r#"{"action_name":"send_email","parameters":{},"test":true,"timestamp":1767225600}"#,
+                "2c5fb9393856d94f8b7e26db2cdf5bea1efe236e520d13dbe481f3fbe1357e9f",
+            ),
+        ] {
+            let call = sign_call(DOC_KEY, name, &parameters, ts, test);
+            assert_eq!(call.signature, signature, "{name}");
+            assert_eq!(
+                hex::encode(hmac_sha256(DOC_KEY, signed.as_bytes())),
+                signature
+            );
+            // The body is the signed bytes with `signature` inserted in its sorted place.
+            let mut body: Value = serde_json::from_str(signed).expect("json");
+            body["signature"] = Value::String(signature.to_owned());
+            assert_eq!(call.body, canonical_json::to_string(&body), "{name}");
+        }
+    }
+
     #[test]
     fn verify_body_accepts_ours_and_rejects_changes() {
         let call = sign_call(KEY, "greet", &json!({"name": "Ana"}), 1, false);

@@ -205,7 +205,11 @@ impl Keyring {
         let bytes = self.open(sealed, aad)?;
         String::from_utf8(bytes.expose().clone())
             .map(Secret::new)
-            .map_err(|_| CryptoError::Authentication)
+            .map_err(|e| {
+                // The copy that failed to decode is wiped too.
+                zeroize::Zeroize::zeroize(&mut e.into_bytes());
+                CryptoError::Authentication
+            })
     }
 
     /// Whether `sealed` was sealed under a key other than the primary (so re-sealing would move it).
@@ -268,6 +272,18 @@ pub fn generate_key_base64() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compiles only while key material and the cipher state are wiped on drop (aes-gcm, aes,
+    /// ghash and polyval with their `zeroize` features; master keys in [`Secret`]).
+    #[test]
+    fn keys_and_cipher_state_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Secret<[u8; 32]>>();
+        wiped_on_drop::<Secret<Vec<u8>>>();
+        wiped_on_drop::<aes::Aes256>();
+        wiped_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+        let _: fn(&Keyring) -> Option<&Secret<[u8; 32]>> = |k| k.keys.values().next();
+    }
 
     fn ring() -> Keyring {
         Keyring::single("k1", [7u8; 32]).expect("valid")

@@ -28,6 +28,9 @@ impl<T: Zeroize> Drop for Secret<T> {
     }
 }
 
+/// The value is wiped when the secret is dropped (the `Drop` above).
+impl<T: Zeroize> zeroize::ZeroizeOnDrop for Secret<T> {}
+
 impl<T: Zeroize> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")

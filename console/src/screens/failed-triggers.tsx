@@ -118,6 +118,12 @@ function Detail({ id, onClose, onReplayed }: { id: string; onClose: () => void; 
             {ft.payloadSize.toString()} bytes{payload.json ? ", JSON" : ""}
             {ft.payloadTruncated ? " — truncated: only the first part was kept, so it cannot be replayed" : ""}
           </p>
+          {!ft.replayable && !ft.payloadTruncated && (
+            <p class="hint" data-testid="not-replayable">
+              Not replayable: this request was refused before its sender was verified (API key, signature or
+              handshake), so its payload is never published.
+            </p>
+          )}
           <pre class="payload" tabIndex={0} aria-label="Payload">
             {payload.text}
           </pre>

@@ -12,7 +12,7 @@ use gateway_shared::Secret;
 
 /// The `iss` of every JWT this control plane issues and the only one it accepts.
 pub const ISSUER: &str = "webhook-gateway-control-plane";
-/// Lifetime of an issued JWT.
+/// Default lifetime of an issued JWT (`CP_JWT_TTL`).
 pub const TTL_SECONDS: i64 = 86_400;
 /// Tolerated clock skew when checking `exp`, `iat` and `nbf`.
 const LEEWAY_SECONDS: i64 = 30;

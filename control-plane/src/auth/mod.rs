@@ -124,6 +124,8 @@ pub(crate) struct Caller {
     pub workspace_id: Option<WorkspaceId>,
     /// Role.
     pub role: Role,
+    /// When the bearer JWT expires, unix seconds (long-lived calls end then).
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -183,6 +185,7 @@ pub(crate) struct Authenticator {
     key: jwt::JwtKey,
     pool: DbPool,
     oidc: Option<std::sync::Arc<oidc::Oidc>>,
+    ttl_seconds: i64,
 }
 
 fn missing() -> ApiError {
@@ -200,12 +203,15 @@ fn invalid() -> ApiError {
 }
 
 impl Authenticator {
-    /// An authenticator over `key` and `pool`.
-    pub fn new(key: jwt::JwtKey, pool: DbPool) -> Self {
+    /// An authenticator over `key` and `pool` whose issued JWTs live `ttl`.
+    pub fn new(key: jwt::JwtKey, pool: DbPool, ttl: std::time::Duration) -> Self {
         Self {
             key,
             pool,
             oidc: None,
+            ttl_seconds: i64::try_from(ttl.as_secs())
+                .unwrap_or(jwt::TTL_SECONDS)
+                .max(1),
         }
     }
 
@@ -213,6 +219,11 @@ impl Authenticator {
     pub fn with_oidc(mut self, oidc: Option<std::sync::Arc<oidc::Oidc>>) -> Self {
         self.oidc = oidc;
         self
+    }
+
+    /// Lifetime of issued JWTs, in seconds.
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
     }
 
     /// The JWT key (for issuing tokens).
@@ -243,6 +254,7 @@ impl Authenticator {
                 organization_id: who.organization_id,
                 workspace_id: who.workspace_id,
                 role: who.role,
+                expires_at: who.expires_at,
             });
         }
         let claims = self
@@ -273,6 +285,7 @@ impl Authenticator {
                 organization_id,
                 workspace_id,
                 role,
+                expires_at: claims.exp,
             }),
             _ => Err(invalid()),
         }

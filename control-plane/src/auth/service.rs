@@ -1,7 +1,7 @@
 //! AuthService (token exchange) and AdminService (API tokens).
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 use uuid::Uuid;
@@ -11,12 +11,13 @@ use gateway_proto::v1::admin_service_server::AdminService;
 use gateway_proto::v1::auth_service_server::AuthService;
 use gateway_shared::{OrganizationId, WorkspaceId};
 
-use super::jwt::{Claims, ISSUER, TTL_SECONDS};
+use super::jwt::{Claims, ISSUER};
 use super::tokens::{self, TokenRow};
 use super::{Caller, Permission, Role};
 use crate::api::{serve, timestamp, AppState, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::reasons;
+use crate::revision::{record_change, ChangeKind};
 use crate::schema::api_tokens;
 use crate::scope::parse_uuid;
 
@@ -107,16 +108,26 @@ impl TokenService {
             query = query.filter(api_tokens::workspace_id.eq(ws.0));
         }
         let mut conn = self.state.conn().await?;
-        // COALESCE keeps the first revocation time when a token is revoked twice.
-        let row: Option<TokenRow> = query
-            .set(api_tokens::revoked_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >("COALESCE(revoked_at, now())")))
-            .returning(TokenRow::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
-            .map_err(ApiError::from)?;
+        // COALESCE keeps the first revocation time when a token is revoked twice. The change log
+        // entry makes every replica end the config streams opened with the token.
+        let row: Option<TokenRow> = conn
+            .transaction(async move |conn| -> ApiResult<Option<TokenRow>> {
+                let row: Option<TokenRow> = query
+                    .set(api_tokens::revoked_at.eq(diesel::dsl::sql::<
+                        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                    >(
+                        "COALESCE(revoked_at, now())"
+                    )))
+                    .returning(TokenRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                if let Some(row) = &row {
+                    record_change(conn, &[row.id], ChangeKind::ApiTokenRevoked).await?;
+                }
+                Ok(row)
+            })
+            .await?;
         let row = row.ok_or(ApiError::NotFound {
             reason: reasons::API_TOKEN_NOT_FOUND,
             what: "API token",
@@ -163,6 +174,7 @@ impl AuthService for TokenService {
             .map_err(ApiError::from)?
             .ok_or(refused)?;
         let now = chrono::Utc::now().timestamp();
+        let ttl = self.state.auth.ttl_seconds();
         let claims = Claims {
             iss: ISSUER.into(),
             sub: row.id.to_string(),
@@ -171,7 +183,7 @@ impl AuthService for TokenService {
             role: row.role.clone(),
             iat: now,
             nbf: now,
-            exp: now + TTL_SECONDS,
+            exp: now + ttl,
         };
         let jwt = self
             .state
@@ -183,7 +195,7 @@ impl AuthService for TokenService {
         Ok(Response::new(pb::ExchangeTokenResponse {
             jwt_token: jwt,
             token_type: "Bearer".into(),
-            expires_in: TTL_SECONDS,
+            expires_in: ttl,
         }))
     }
 }

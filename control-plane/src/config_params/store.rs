@@ -13,6 +13,7 @@ use gateway_shared::Secret;
 
 use crate::api::timestamp;
 use crate::error::{ApiError, ApiResult};
+use crate::reasons;
 use crate::schema::config_params;
 use crate::scope::{in_app, AppScope};
 
@@ -102,7 +103,9 @@ pub(crate) fn of_app(scope: AppScope) -> config_params::BoxedQuery<'static, dies
         .into_boxed()
 }
 
-/// The values of the named params of an app (those that exist).
+/// The values of the named params of an app (those that exist), for a provider secret: each must
+/// be a SECRET param (FAILED_PRECONDITION, `CONFIG_PARAM_NOT_SECRET`, otherwise), since a VALUE
+/// param's value is shown to every VIEWER.
 pub(crate) async fn resolve_values(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
@@ -117,6 +120,16 @@ pub(crate) async fn resolve_values(
         .select(ParamRow::as_select())
         .load(conn)
         .await?;
+    if let Some(plain) = rows.iter().find(|r| r.kind != SECRET) {
+        return Err(ApiError::Precondition {
+            reason: reasons::CONFIG_PARAM_NOT_SECRET,
+            message: format!(
+                "config param `{}` is a VALUE param: a provider secret may only reference SECRET params",
+                plain.name
+            ),
+            metadata: vec![("param", plain.name.clone())],
+        });
+    }
     rows.iter()
         .map(|r| Ok((r.name.clone(), r.value(keyring)?)))
         .collect()

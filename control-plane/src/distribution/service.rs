@@ -25,6 +25,7 @@ use super::state::{ConfigState, Plan, PlaneRole, Scope};
 use crate::api::serve;
 use crate::auth::{Authenticator, Caller, Permission};
 use crate::error::ApiError;
+use crate::reasons;
 
 /// Tuning of the stream.
 #[derive(Clone, Debug)]
@@ -111,13 +112,15 @@ impl DistributionService {
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
             fleet,
-            guard: self.sessions.open(&hello.data_plane_id, peer),
+            guard: self.sessions.open(&hello.data_plane_id, peer, &scope),
             out: tx,
             state: self.state.clone(),
             settings: self.settings.clone(),
             outstanding: HashMap::new(),
             base: hello.known_version,
             scope,
+            token_id: caller.token_id,
+            expires_at_ms: caller.expires_at.saturating_mul(1000),
         };
         let shutdown = self.shutdown.clone();
         tokio::spawn(session.run(hello, inbound, shutdown));
@@ -151,7 +154,9 @@ impl ConfigDistributionService for DistributionService {
             caller.require(Permission::ManageTokens)?;
             let current_version = self.state.borrow().as_ref().map(|s| s.version).unwrap_or(0);
             Ok::<_, ApiError>(ListDataPlanesResponse {
-                data_planes: self.sessions.list(),
+                data_planes: self
+                    .sessions
+                    .list(caller.organization_id, caller.workspace_id),
                 current_version,
             })
         })
@@ -197,6 +202,10 @@ struct Session {
     base: u64,
     /// What this data plane may receive.
     scope: Scope,
+    /// The API token the stream's JWT was exchanged for: its revocation ends the stream.
+    token_id: uuid::Uuid,
+    /// When the stream's JWT expires, unix milliseconds: the stream ends then.
+    expires_at_ms: i64,
 }
 
 /// Why a session ended.
@@ -240,6 +249,7 @@ impl Session {
                 .map_err(|_| End::Closed)?;
         }
         let first = self.current()?;
+        self.check_token(&first).await?;
         if known != 0 && first.version == known {
             self.guard.acked(known, 0, 0);
         }
@@ -260,12 +270,22 @@ impl Session {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let mut last_heard = tokio::time::Instant::now();
+        let left_ms = self.expires_at_ms - chrono::Utc::now().timestamp_millis();
+        let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 changed = self.state.changed() => {
                     changed.map_err(|_| End::Closed)?;
                     let state = self.current()?;
+                    self.check_token(&state).await?;
                     self.send_update(&state).await?;
+                }
+                _ = &mut expiry => {
+                    return Err(self.end_unauthenticated(ApiError::Unauthenticated {
+                        reason: reasons::TOKEN_EXPIRED,
+                        message: "the stream's JWT expired: exchange the API token again and reconnect",
+                    }).await);
                 }
                 msg = inbound.message() => {
                     last_heard = tokio::time::Instant::now();
@@ -312,6 +332,27 @@ impl Session {
             planes,
         }))
         .await
+    }
+
+    /// Ends the stream (UNAUTHENTICATED, TOKEN_REVOKED) when `state` knows the stream's API token
+    /// as revoked.
+    async fn check_token(&self, state: &ConfigState) -> Result<(), End> {
+        if state.revoked_tokens.contains(&self.token_id) {
+            return Err(self
+                .end_unauthenticated(ApiError::Unauthenticated {
+                    reason: reasons::TOKEN_REVOKED,
+                    message: "the API token of this stream was revoked",
+                })
+                .await);
+        }
+        Ok(())
+    }
+
+    /// Sends `error` as the stream's final status.
+    async fn end_unauthenticated(&self, error: ApiError) -> End {
+        tracing::info!(error = %error, "ending the config stream");
+        let _ = self.out.send(Err(error.into())).await;
+        End::Closed
     }
 
     fn current(&self) -> Result<Arc<ConfigState>, End> {

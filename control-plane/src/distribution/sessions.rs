@@ -5,12 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gateway_proto::v1::DataPlaneStatus;
+use gateway_shared::{OrganizationId, WorkspaceId};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use super::state::Scope;
 
 /// Label naming one data plane (bounded by the number of data planes an operator runs).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +91,8 @@ impl DistributionMetrics {
 struct Inner {
     next_id: u64,
     sessions: HashMap<u64, DataPlaneStatus>,
+    /// The organization and workspace of each session's token.
+    owners: HashMap<u64, (OrganizationId, Option<WorkspaceId>)>,
     /// Versions not yet ACKed by every connected data plane, with their commit time.
     pending: BTreeMap<u64, i64>,
 }
@@ -109,6 +114,7 @@ impl Sessions {
             inner: Mutex::new(Inner {
                 next_id: 0,
                 sessions: HashMap::new(),
+                owners: HashMap::new(),
                 pending: BTreeMap::new(),
             }),
             metrics,
@@ -120,8 +126,13 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connected data plane; it is removed when the guard drops.
-    pub fn open(self: &Arc<Self>, data_plane_id: &str, peer: String) -> SessionGuard {
+    /// Registers a connected data plane whose token has `scope`; it is removed when the guard drops.
+    pub fn open(
+        self: &Arc<Self>,
+        data_plane_id: &str,
+        peer: String,
+        scope: &Scope,
+    ) -> SessionGuard {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -131,9 +142,17 @@ impl Sessions {
                 data_plane_id: data_plane_id.to_owned(),
                 connected_at_unix_ms: now_ms(),
                 peer,
+                organization_id: scope.organization_id.to_string(),
+                workspace_id: scope
+                    .workspace_id
+                    .map(|w| w.to_string())
+                    .unwrap_or_default(),
                 ..Default::default()
             },
         );
+        inner
+            .owners
+            .insert(id, (scope.organization_id, scope.workspace_id));
         self.metrics.connected.set(inner.sessions.len() as i64);
         SessionGuard {
             sessions: self.clone(),
@@ -158,9 +177,25 @@ impl Sessions {
         }
     }
 
-    /// Snapshot of every connected data plane.
-    pub fn list(&self) -> Vec<DataPlaneStatus> {
-        let mut all: Vec<_> = self.lock().sessions.values().cloned().collect();
+    /// The connected data planes whose token belongs to `organization_id` and, when the caller is
+    /// scoped to a workspace, to that same workspace (an organization-wide plane serves other
+    /// workspaces too, so a workspace-scoped caller does not see it).
+    pub fn list(
+        &self,
+        organization_id: OrganizationId,
+        workspace_id: Option<WorkspaceId>,
+    ) -> Vec<DataPlaneStatus> {
+        let inner = self.lock();
+        let mut all: Vec<_> = inner
+            .sessions
+            .iter()
+            .filter(|(id, _)| {
+                inner.owners.get(id).is_some_and(|(org, ws)| {
+                    *org == organization_id && (workspace_id.is_none() || *ws == workspace_id)
+                })
+            })
+            .map(|(_, s)| s.clone())
+            .collect();
         all.sort_by(|a, b| a.data_plane_id.cmp(&b.data_plane_id));
         all
     }
@@ -234,6 +269,7 @@ impl Drop for SessionGuard {
         let m = &self.sessions.metrics;
         let mut inner = self.sessions.lock();
         inner.sessions.remove(&self.id);
+        inner.owners.remove(&self.id);
         m.connected.set(inner.sessions.len() as i64);
         if !inner
             .sessions

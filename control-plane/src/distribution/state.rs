@@ -24,6 +24,8 @@ pub enum ResourceId {
     Action(Uuid),
     /// An HMAC key.
     HmacKey(Uuid),
+    /// A revoked API token.
+    ApiToken(Uuid),
 }
 
 /// One published version of the config.
@@ -39,6 +41,9 @@ pub struct ConfigState {
     pub actions: HashMap<Uuid, Arc<ActionConfig>>,
     /// Every active (not revoked) HMAC key.
     pub hmac_keys: HashMap<Uuid, Arc<HmacKeyConfig>>,
+    /// Every revoked API token: a stream opened with one of them ends (a token is never
+    /// un-revoked, so this only grows; tokens are few).
+    pub revoked_tokens: imbl::HashSet<Uuid>,
     /// Revision → (objects it touched, commit time), for revisions after `floor`.
     history: OrdMap<u64, (Arc<[ResourceId]>, i64)>,
     /// Deltas can be planned from any version >= floor.
@@ -58,6 +63,8 @@ pub struct FullConfig {
     pub actions: Vec<ActionConfig>,
     /// Active HMAC keys.
     pub hmac_keys: Vec<HmacKeyConfig>,
+    /// Revoked API tokens.
+    pub revoked_tokens: Vec<Uuid>,
 }
 
 /// What one revision changed, as read from the change log.
@@ -193,6 +200,7 @@ impl ConfigState {
                 .into_iter()
                 .map(|k| (k.key_id, Arc::new(k)))
                 .collect(),
+            revoked_tokens: full.revoked_tokens.into_iter().collect(),
             history: OrdMap::new(),
             floor: full.version,
         }
@@ -236,6 +244,10 @@ impl ConfigState {
                             next.hmac_keys.remove(&id);
                         }
                     },
+                    // Only a revocation logs a token.
+                    ResourceId::ApiToken(id) => {
+                        next.revoked_tokens.insert(id);
+                    }
                 }
             }
             next.history.insert(
@@ -291,7 +303,10 @@ impl ConfigState {
                     Some(_) => {}
                     None => plan.hmac_key_removals.push(id),
                 },
-                ResourceId::Webhook(_) | ResourceId::Action(_) | ResourceId::HmacKey(_) => {}
+                ResourceId::Webhook(_)
+                | ResourceId::Action(_)
+                | ResourceId::HmacKey(_)
+                | ResourceId::ApiToken(_) => {}
             }
         }
         Plan::Delta(plan)

@@ -256,3 +256,37 @@ fn each_role_receives_only_its_resources() {
     assert!(s2.snapshot_for(&stranger).hmac_keys.is_empty());
     assert!(delta(s2.plan(1, &stranger)).hmac_key_upserts.is_empty());
 }
+
+#[test]
+fn revoked_tokens_are_remembered_and_send_nothing() {
+    let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
+    let s1 = ConfigState::from_full(FullConfig {
+        version: 1,
+        revoked_tokens: vec![old],
+        ..Default::default()
+    });
+    assert!(s1.revoked_tokens.contains(&old) && !s1.revoked_tokens.contains(&new));
+    let s2 = s1.advance(
+        2,
+        &[Change {
+            revision: 2,
+            touched: vec![ResourceId::ApiToken(new)],
+            committed_at_ms: 2000,
+        }],
+        &Current::default(),
+        DEFAULT_HISTORY,
+    );
+    assert!(s2.revoked_tokens.contains(&old) && s2.revoked_tokens.contains(&new));
+    for role in [PlaneRole::Ingest, PlaneRole::Dispatch] {
+        let d = delta(s2.plan(1, &scope_of(role)));
+        assert!(
+            d.upserts.is_empty()
+                && d.removals.is_empty()
+                && d.action_upserts.is_empty()
+                && d.action_removals.is_empty()
+                && d.hmac_key_upserts.is_empty()
+                && d.hmac_key_removals.is_empty(),
+            "a revocation carries no config: {d:?}"
+        );
+    }
+}

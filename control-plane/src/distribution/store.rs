@@ -14,7 +14,7 @@ use super::watcher::{ChangeBatch, ConfigStore};
 use crate::actions::routes;
 use crate::db::DbPool;
 use crate::revision::Resource;
-use crate::schema::config_changes;
+use crate::schema::{api_tokens, config_changes};
 
 /// Reads config from the control plane's database.
 pub struct PgConfigStore {
@@ -54,6 +54,11 @@ impl ConfigStore for PgConfigStore {
                     hmac_keys: routes::all_active_keys(conn, &keyring)
                         .await
                         .map_err(|e| err("HMAC keys", e))?,
+                    revoked_tokens: api_tokens::table
+                        .filter(api_tokens::revoked_at.is_not_null())
+                        .select(api_tokens::id)
+                        .load(conn)
+                        .await?,
                 })
             })
             .await
@@ -98,6 +103,7 @@ impl ConfigStore for PgConfigStore {
                         Resource::Webhook => ResourceId::Webhook(WebhookId(id)),
                         Resource::Action => ResourceId::Action(id),
                         Resource::HmacKey => ResourceId::HmacKey(id),
+                        Resource::ApiToken => ResourceId::ApiToken(id),
                     };
                     let revision = u64::try_from(revision)?;
                     match changes.last_mut() {
@@ -154,6 +160,8 @@ async fn read_current(
                 current.hmac_keys.insert(id, k);
             }
         }
+        // A logged token is a revoked one; there is nothing to read.
+        ResourceId::ApiToken(_) => {}
     }
     Ok(())
 }

@@ -231,8 +231,33 @@ impl FailedTriggers {
     }
 }
 
-/// Refuses records whose payload was not kept whole, and repeats unless forced.
+/// The reason codes a data plane reports only after the request passed its API key and provider
+/// checks (steps 6 to 8 of docs/data-plane.md, "Request path"). Every other code — a bad API key or
+/// signature, a wrong method or provider, a body never read whole, INTERNAL, or a code this build
+/// does not know — names a request whose origin was never proven, so it is never replayed.
+const VERIFIED_REASONS: &[&str] = &[
+    "INVALID_JSON",
+    "CORRELATION_KEY_UNRESOLVED",
+    "BROKER_UNAVAILABLE",
+];
+
+/// Whether a failed trigger with `reason_code` passed verification before it failed.
+pub(crate) fn passed_verification(reason_code: &str) -> bool {
+    VERIFIED_REASONS.contains(&reason_code)
+}
+
+/// Refuses records that never passed verification (even with `force`), records whose payload was
+/// not kept whole, and repeats unless forced.
 fn refuse_unless_replayable(meta: &FailedTriggerMeta, force: bool) -> ApiResult<()> {
+    if !passed_verification(&meta.reason_code) {
+        return Err(ApiError::precondition(
+            reasons::FAILED_TRIGGER_UNVERIFIED,
+            format!(
+                "the request failed with {} before its API key and signature were verified, so it is never replayed (not even with force)",
+                meta.reason_code
+            ),
+        ));
+    }
     if !meta.replayable {
         return Err(ApiError::precondition(
             reasons::FAILED_TRIGGER_NOT_REPLAYABLE,

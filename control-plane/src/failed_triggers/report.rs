@@ -190,7 +190,7 @@ impl FailedTriggers {
             payload: r.payload[..kept].to_vec(),
             payload_size: i64::try_from(r.payload_size.max(r.payload.len() as u64)).ok()?,
             payload_truncated: truncated,
-            replayable: !truncated,
+            replayable: !truncated && super::replay::passed_verification(&r.reason_code),
         })
     }
 }

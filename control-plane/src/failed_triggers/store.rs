@@ -296,7 +296,7 @@ pub fn to_proto(
         payload,
         payload_size: u64::try_from(meta.payload_size).unwrap_or(0),
         payload_truncated: meta.payload_truncated,
-        replayable: meta.replayable,
+        replayable: meta.replayable && super::replay::passed_verification(&meta.reason_code),
         replayed_at: meta.replayed_at.map(timestamp),
         replay_event_id: meta
             .replay_event_id

@@ -83,7 +83,9 @@ pub(crate) async fn re_resolve(
         };
         let template = SecretValue::open(keyring, sealed, row.id, columns::SECRET_TEMPLATE)?;
         let refs = template.param_refs()?;
-        let params = resolve_values(conn, keyring, scope, &refs).await?;
+        let params = resolve_values(conn, keyring, scope, &refs)
+            .await
+            .map_err(|e| naming(e, &row))?;
         let resolved = template
             .resolve(row.provider()?, &params)
             .map_err(|e| naming(e, &row))?;

@@ -308,7 +308,8 @@ async fn reports_are_stored_once_listed_newest_first_and_shown_masked() {
             r#"{"order":{"id":"A-17"}}"#.into()
         ))
     );
-    assert!(got.replayable && !got.payload_truncated);
+    // Kept whole, but its signature never verified: not replayable.
+    assert!(!got.replayable && !got.payload_truncated);
     assert_eq!(got.webhook_name, "slack-in");
 
     let got = get(&big.report_id).await.expect("get");
@@ -713,4 +714,102 @@ async fn replay_publishes_with_current_bindings_once_unless_forced() {
         .into_inner();
     assert_eq!(got.replay_event_id, forced.event_id);
     assert_eq!(got.replay_count, 2);
+}
+
+/// Requests refused before their API key and signature were verified are never published, not
+/// even with `force`; a verified one in the same webhook still is.
+#[tokio::test(flavor = "multi_thread")]
+async fn unverified_failed_triggers_are_never_replayed_even_with_force() {
+    let bootstrap = gateway_testkit::kafka_bootstrap();
+    let topic = gateway_testkit::unique_topic("replay-unverified").await;
+    let cp = TestControlPlane::start_with(|c| {
+        c.failed_triggers.kafka_bootstrap = Some(bootstrap.to_owned());
+        c.failed_triggers.kafka_topic = topic.clone();
+    })
+    .await;
+    let channel = cp.channel().await;
+    let admin = clients(&channel, BOOTSTRAP_TOKEN).await;
+    let a = app(cp.org);
+    let wh = create(&admin, &a, "unverified", pb::Provider::Generic).await;
+    crate::triggers::bind_start(&admin, &a, "orders-process", &wh.id).await;
+    admin
+        .triggers
+        .clone()
+        .activate_trigger(pb::ActivateTriggerRequest {
+            webhook_id: wh.id.clone(),
+        })
+        .await
+        .expect("activated");
+    let now = chrono::Utc::now();
+    let unverified: Vec<pb::FailedTriggerReport> = [
+        ("SIGNATURE_INVALID", 401),
+        ("VERIFICATION_FAILED", 403),
+        ("API_KEY_MISSING", 401),
+        ("API_KEY_INVALID", 401),
+        ("METHOD_NOT_ALLOWED", 405),
+        ("PROVIDER_MISMATCH", 400),
+    ]
+    .into_iter()
+    .map(|(reason, status)| report(&wh, now, reason, status))
+    .collect();
+    let verified = report(&wh, now, "BROKER_UNAVAILABLE", 503);
+    let mut dp = data_plane(&cp, &admin).await;
+    let mut all = unverified.clone();
+    all.push(verified.clone());
+    assert_eq!(send(&mut dp, all).await.accepted, 7);
+
+    let listed = list(
+        &admin,
+        pb::ListFailedTriggersRequest {
+            app: Some(a.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    for ft in &listed.failed_triggers {
+        assert_eq!(
+            ft.replayable,
+            ft.id == verified.report_id,
+            "{} replayable",
+            ft.reason_code
+        );
+    }
+    for r in &unverified {
+        for force in [false, true] {
+            let refused = assert_err(
+                admin
+                    .triggers
+                    .clone()
+                    .replay_failed_trigger(pb::ReplayFailedTriggerRequest {
+                        id: r.report_id.clone(),
+                        force,
+                    })
+                    .await,
+                Code::FailedPrecondition,
+                "FAILED_TRIGGER_UNVERIFIED",
+            );
+            assert!(
+                refused.message().contains(&r.reason_code),
+                "{}: {refused:?}",
+                r.reason_code
+            );
+        }
+    }
+    let published = admin
+        .triggers
+        .clone()
+        .replay_failed_trigger(pb::ReplayFailedTriggerRequest {
+            id: verified.report_id.clone(),
+            force: false,
+        })
+        .await
+        .expect("the verified one is replayed")
+        .into_inner();
+    // Exactly one record reached the topic: the verified replay.
+    let records = gateway_testkit::consume(bootstrap, &topic, 1, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        kafka_header(&records[0], "Fx-Event-Id").as_deref(),
+        Some(published.event_id.as_str())
+    );
 }

@@ -14,6 +14,7 @@ mod presence;
 mod rate_limits;
 mod signals;
 mod snapshot;
+mod streams;
 mod support;
 mod triggers;
 mod webhooks;

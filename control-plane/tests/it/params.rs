@@ -247,3 +247,115 @@ async fn placeholders_resolve_at_registration_and_again_when_the_param_changes()
         "CONFIG_PARAM_NOT_FOUND",
     );
 }
+
+/// A provider secret may only reference SECRET params: a VALUE param is readable by VIEWERs, so a
+/// signing secret built from it would leak. Refused when the secret is saved, and when a referenced
+/// param would become a VALUE.
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_secrets_reference_only_secret_params() {
+    let cp = TestControlPlane::start().await;
+    let c = clients(&cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let a = app(cp.org);
+    let set = |name: &str, kind: pb::ConfigParamKind, value: &str| pb::SetConfigParamRequest {
+        app: Some(a.clone()),
+        name: name.into(),
+        kind: kind as i32,
+        value: value.into(),
+    };
+    c.params
+        .clone()
+        .set_config_param(set("plainSigning", pb::ConfigParamKind::Value, "visible"))
+        .await
+        .expect("value param");
+    let slack = create(&c, &a, "slack", pb::Provider::Slack).await;
+    let refused = assert_err(
+        c.webhooks
+            .clone()
+            .set_provider_secret(pb::SetProviderSecretRequest {
+                webhook_id: slack.id.clone(),
+                signing_secret: "${configParam.plainSigning}".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::FailedPrecondition,
+        "CONFIG_PARAM_NOT_SECRET",
+    );
+    assert!(refused.message().contains("plainSigning"), "{refused:?}");
+    let got = c
+        .webhooks
+        .clone()
+        .get_webhook(pb::GetWebhookRequest {
+            id: slack.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(!got.has_provider_secret, "nothing was saved");
+
+    // At registration too.
+    assert_err(
+        c.webhooks
+            .clone()
+            .create_webhook(pb::CreateWebhookRequest {
+                app: Some(a.clone()),
+                name: "github".into(),
+                provider: pb::Provider::Github as i32,
+                provider_secret: Some(pb::SetProviderSecretRequest {
+                    signing_secret: "gh-${configParam.plainSigning}".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await,
+        Code::FailedPrecondition,
+        "CONFIG_PARAM_NOT_SECRET",
+    );
+
+    // A SECRET param in use cannot be turned into a VALUE: the change is refused and nothing moves.
+    c.params
+        .clone()
+        .set_config_param(set("slackSigning", pb::ConfigParamKind::Secret, "s3cret"))
+        .await
+        .expect("secret param");
+    c.webhooks
+        .clone()
+        .set_provider_secret(pb::SetProviderSecretRequest {
+            webhook_id: slack.id.clone(),
+            signing_secret: "${configParam.slackSigning}".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a SECRET param resolves");
+    let refused = assert_err(
+        c.params
+            .clone()
+            .set_config_param(set(
+                "slackSigning",
+                pb::ConfigParamKind::Value,
+                "now-visible",
+            ))
+            .await,
+        Code::FailedPrecondition,
+        "CONFIG_PARAM_NOT_SECRET",
+    );
+    assert!(
+        refused.message().contains("webhook `slack`"),
+        "names the webhook: {refused:?}"
+    );
+    let param = c
+        .params
+        .clone()
+        .get_config_param(pb::GetConfigParamRequest {
+            app: Some(a.clone()),
+            name: "slackSigning".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        param.kind,
+        pb::ConfigParamKind::Secret as i32,
+        "still SECRET"
+    );
+    assert_eq!(param.value, "");
+}

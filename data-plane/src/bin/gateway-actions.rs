@@ -64,8 +64,8 @@ enum Command {
         #[arg(long)]
         request_id: Option<String>,
     },
-    /// Print result records as JSON lines (headers included) until one with `--request-id`
-    /// arrives, or for `--wait`.
+    /// Print result records as JSON lines (headers included): with `--request-id` only that
+    /// request's, once it arrives; without it every record that arrives within `--wait`.
     Results {
         /// Result topic.
         #[arg(
@@ -172,12 +172,13 @@ async fn main() -> anyhow::Result<()> {
                             .collect()
                     })
                     .unwrap_or_default();
-                println!("{}", json!({"headers": headers, "value": value}));
-                if request_id
-                    .as_deref()
-                    .is_some_and(|id| value["requestId"] == id)
-                {
-                    return Ok(());
+                match request_id.as_deref() {
+                    None => println!("{}", json!({"headers": headers, "value": value})),
+                    Some(id) if value["requestId"] == id => {
+                        println!("{}", json!({"headers": headers, "value": value}));
+                        return Ok(());
+                    }
+                    Some(_) => {}
                 }
             }
         }

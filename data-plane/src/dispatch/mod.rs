@@ -22,6 +22,7 @@ mod worker;
 pub use crate::distribution::{DispatchDelta, DispatchSnapshot};
 pub use actions::Actions;
 pub use config::DispatchConfig;
+pub use invocation::Tenancy;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -161,7 +162,11 @@ impl Dispatcher {
             "dispatcher running"
         );
         let admin_stop = CancellationToken::new();
-        let admin_task = tokio::spawn(admin::serve(admin, admin_state.clone(), admin_stop.clone()));
+        let admin_task = tokio::spawn(crate::admin::serve(
+            admin,
+            admin_state.clone(),
+            admin_stop.clone(),
+        ));
         let loop_stop = CancellationToken::new();
         let loop_task = tokio::spawn(consumer::run(
             consumer.clone(),

@@ -153,7 +153,7 @@ pub async fn run(
             &shutdown,
         )
         .await;
-        status.connected.store(false, Ordering::Release);
+        let was_open = status.connected.swap(false, Ordering::AcqRel);
         if shutdown.is_cancelled() {
             // The link stays: the failed-trigger reporter flushes over it while the process drains.
             return;
@@ -161,6 +161,15 @@ pub async fn run(
         status.link.send_replace(None);
         match result {
             Ok(()) => tracing::info!("config stream closed by the control plane; reconnecting"),
+            // An open stream ended because its JWT expired or its API token was revoked
+            // (docs/data-plane.md, "Config stream"): exchange the token again at once; a revoked
+            // token is refused by the exchange and backs off from there.
+            Err(SessionError::Status(s))
+                if was_open && s.code() == tonic::Code::Unauthenticated =>
+            {
+                tracing::info!(reason = %s.message(), "config stream ended by the control plane's token check; exchanging the API token again");
+                backoff.reset();
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "config stream failed; keeping the current config and reconnecting")
             }

@@ -1,169 +1,140 @@
-//! The dispatcher fed by the real control plane: actions and HMAC keys reach it over the config
-//! stream (role DISPATCH), a signed call reaches a real action server, a revoked key is never used
-//! again after its delta, and a dispatcher dying mid-call loses no invocation.
-//!
-//! Actions and keys are written to Postgres the way the control plane stores them: the row (a key's
-//! value sealed with the keyring, associated data `hmac_keys`/id/`value_ciphertext`) and, in the
-//! same transaction, the global revision bump, the change-log entry and the notification its config
-//! watcher follows.
+//! The dispatcher fed by the real control plane: actions and HMAC keys are made with the
+//! ActionService RPCs (registration sends its signed test request to the test's action server),
+//! reach the dispatcher over the config stream (role DISPATCH), a signed call reaches a real action
+//! server, a revoked key is never used again after its delta, and a `data-plane dispatch` process
+//! killed mid-call loses no invocation (that test runs the workspace's `data-plane` binary: run alone,
+//! build it first with `cargo build -p data-plane`).
 
 use std::time::Duration;
 
-use data_plane::dispatch::{Actions, DispatchConfig, Dispatcher};
-use diesel::sql_types::{BigInt, Bytea, Jsonb, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use gateway_shared::crypto::{Aad, Keyring};
+use data_plane::dispatch::{Actions, DispatchConfig, Dispatcher, Tenancy};
+use gateway_proto::v1 as pb;
 use gateway_testkit::action_server::{python_verifies, ActionServer, Reply};
+use gateway_testkit::{free_port, workspace_binary, Process};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::support::{Api, ControlPlane, BOOTSTRAP_TOKEN, MASTER_KEYS, WAIT};
+use crate::support::{self, Api, ControlPlane, BOOTSTRAP_TOKEN, WAIT};
 
-/// Writes actions and keys of one app the way the control plane stores them.
-struct Store {
-    conn: AsyncPgConnection,
-    keyring: Keyring,
-    org: Uuid,
-    ws: Uuid,
-    app: Uuid,
+/// One app's actions and keys, managed through the ActionService RPCs.
+struct App {
+    api: Api,
+    app: pb::AppRef,
 }
 
-impl Store {
-    async fn connect(url: &str, org: Uuid) -> Store {
-        Store {
-            conn: AsyncPgConnection::establish(url).await.expect("connect"),
-            keyring: Keyring::parse(MASTER_KEYS, None).expect("keyring"),
-            org,
-            ws: Uuid::new_v4(),
-            app: Uuid::new_v4(),
+impl App {
+    fn new(api: &Api, org: Uuid) -> App {
+        App {
+            api: api.clone(),
+            app: support::app(org),
         }
     }
 
-    /// Saves an action; returns the revision of the change.
-    async fn register(&mut self, name: &str, url: &str, schema: Value) -> i64 {
-        let id = Uuid::new_v4();
-        let (org, ws, app) = (self.org, self.ws, self.app);
-        let (name, url) = (name.to_owned(), url.to_owned());
-        // One transaction, as the control plane writes: the row and its change-log entry commit
-        // together (a revision visible before its change-log row would be skipped).
-        self.conn
-            .transaction(async move |conn| -> diesel::QueryResult<i64> {
-                diesel::sql_query(
-                    "INSERT INTO actions (id, organization_id, workspace_id, app_id, name, description, \
-                     webhook_url, json_schema, validated_at) VALUES ($1, $2, $3, $4, $5, 'e2e', $6, $7, now())",
-                )
-                .bind::<SqlUuid, _>(id)
-                .bind::<SqlUuid, _>(org)
-                .bind::<SqlUuid, _>(ws)
-                .bind::<SqlUuid, _>(app)
-                .bind::<Text, _>(name)
-                .bind::<Text, _>(url)
-                .bind::<Jsonb, _>(schema)
-                .execute(conn)
-                .await?;
-                changed(conn, "action", id, "action_registered").await
-            })
+    /// Creates an HMAC key; returns (id, value).
+    async fn create_key(&self) -> (String, String) {
+        let created = self
+            .api
+            .actions()
+            .create_hmac_key(self.api.req(pb::CreateHmacKeyRequest {
+                app: Some(self.app.clone()),
+                label: "e2e".into(),
+            }))
             .await
-            .expect("register action")
+            .expect("CreateHmacKey")
+            .into_inner();
+        let id = created.key.expect("the key's metadata").id;
+        (id, created.value)
     }
 
-    /// Creates a key; returns (id, value, revision).
-    async fn create_key(&mut self) -> (Uuid, String, i64) {
-        let id = Uuid::new_v4();
-        let value = format!("key-{}", Uuid::new_v4().simple());
-        let sealed = self
-            .keyring
-            .seal_str(
-                &value,
-                &Aad::new("hmac_keys", &id.to_string(), "value_ciphertext"),
-            )
-            .expect("seal");
-        let (org, ws, app) = (self.org, self.ws, self.app);
-        let revision = self
-            .conn
-            .transaction(async move |conn| -> diesel::QueryResult<i64> {
-                diesel::sql_query(
-                    "INSERT INTO hmac_keys (id, organization_id, workspace_id, app_id, value_ciphertext) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind::<SqlUuid, _>(id)
-                .bind::<SqlUuid, _>(org)
-                .bind::<SqlUuid, _>(ws)
-                .bind::<SqlUuid, _>(app)
-                .bind::<Bytea, _>(sealed)
-                .execute(conn)
-                .await?;
-                changed(conn, "hmac_key", id, "hmac_key_created").await
-            })
+    async fn revoke_key(&self, id: &str) {
+        let revoked = self
+            .api
+            .actions()
+            .revoke_hmac_key(self.api.req(pb::RevokeHmacKeyRequest { id: id.to_owned() }))
             .await
-            .expect("create key");
-        (id, value, revision)
+            .expect("RevokeHmacKey")
+            .into_inner();
+        assert!(revoked.revoked_at.is_some(), "{revoked:?}");
     }
 
-    async fn revoke_key(&mut self, id: Uuid) -> i64 {
-        self.conn
-            .transaction(async move |conn| -> diesel::QueryResult<i64> {
-                diesel::sql_query("UPDATE hmac_keys SET revoked_at = now() WHERE id = $1")
-                    .bind::<SqlUuid, _>(id)
-                    .execute(conn)
-                    .await?;
-                changed(conn, "hmac_key", id, "hmac_key_revoked").await
-            })
+    /// Registers `send_email` at `url` with the parameter schema of these tests (the control plane
+    /// sends its signed test request to `url` first).
+    async fn register(&self, url: &str) -> pb::Action {
+        self.api
+            .actions()
+            .register_action(self.api.req(pb::RegisterActionRequest {
+                app: Some(self.app.clone()),
+                name: "send_email".into(),
+                description: "sends an email".into(),
+                webhook_url: url.to_owned(),
+                json_schema: Some(schema()),
+            }))
             .await
-            .expect("revoke key")
+            .expect("RegisterAction")
+            .into_inner()
+    }
+
+    fn tenancy(&self) -> Tenancy {
+        Tenancy {
+            organization_id: self.app.organization_id.parse().expect("org id"),
+            workspace_id: self.app.workspace_id.parse().expect("workspace id"),
+            app_id: self.app.app_id.parse().expect("app id"),
+        }
     }
 
     fn headers(&self) -> OwnedHeaders {
         let mut headers = OwnedHeaders::new();
         for (key, id) in [
-            ("Fx-Organization-Id", self.org),
-            ("Fx-Workspace-Id", self.ws),
-            ("Fx-App-Id", self.app),
+            ("Fx-Organization-Id", &self.app.organization_id),
+            ("Fx-Workspace-Id", &self.app.workspace_id),
+            ("Fx-App-Id", &self.app.app_id),
         ] {
             headers = headers.insert(Header {
                 key,
-                value: Some(id.to_string().as_bytes()),
+                value: Some(id.as_bytes()),
             });
         }
         headers
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct Revision {
-    #[diesel(sql_type = BigInt)]
-    revision: i64,
-}
-
-/// Bumps the global revision, logs the change and notifies the control plane's watcher (inside the
-/// caller's transaction, so the revision never shows before its change-log entry).
-async fn changed(
-    conn: &mut AsyncPgConnection,
-    resource: &str,
-    id: Uuid,
-    kind: &str,
-) -> diesel::QueryResult<i64> {
-    let Revision { revision } =
-        diesel::sql_query("UPDATE config_revision SET revision = revision + 1 RETURNING revision")
-            .get_result(conn)
-            .await?;
-    diesel::sql_query(
-        "INSERT INTO config_changes (revision, resource, resource_id, kind) VALUES ($1, $2, $3, $4)",
-    )
-    .bind::<BigInt, _>(revision)
-    .bind::<Text, _>(resource)
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(kind)
-    .execute(conn)
-    .await?;
-    diesel::sql_query("SELECT pg_notify('config_revision', $1)")
-        .bind::<Text, _>(revision.to_string())
-        .execute(conn)
-        .await?;
-    Ok(revision)
+/// `{"type":"object","properties":{"to":{"type":"string"}},"required":["to"]}` as a proto Struct.
+fn schema() -> prost_types::Struct {
+    use prost_types::value::Kind;
+    fn text(s: &str) -> prost_types::Value {
+        prost_types::Value {
+            kind: Some(Kind::StringValue(s.to_owned())),
+        }
+    }
+    fn object(fields: Vec<(&str, prost_types::Value)>) -> prost_types::Struct {
+        prost_types::Struct {
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+    let nested = |s| prost_types::Value {
+        kind: Some(Kind::StructValue(s)),
+    };
+    object(vec![
+        ("type", text("object")),
+        (
+            "properties",
+            nested(object(vec![(
+                "to",
+                nested(object(vec![("type", text("string"))])),
+            )])),
+        ),
+        (
+            "required",
+            prost_types::Value {
+                kind: Some(Kind::ListValue(prost_types::ListValue {
+                    values: vec![text("to")],
+                })),
+            },
+        ),
+    ])
 }
 
 /// Topics and a consumer group no other test uses.
@@ -186,8 +157,9 @@ impl Topics {
         topics
     }
 
-    fn config(&self, cp: &ControlPlane, token: &str) -> DispatchConfig {
-        DispatchConfig::from_args([
+    /// The dispatcher's flags (in-process config and binary alike).
+    fn args(&self, cp: &ControlPlane, token: &str) -> Vec<String> {
+        [
             "--control-plane-url",
             &cp.url(),
             "--control-plane-token",
@@ -207,11 +179,12 @@ impl Topics {
             "127.0.0.1/32",
             "--kafka-property",
             "session.timeout.ms=6000",
-        ])
-        .expect("valid flags")
+        ]
+        .map(str::to_owned)
+        .into()
     }
 
-    async fn invoke(&self, store: &Store, request_id: &str, parameters: Value) {
+    async fn invoke(&self, app: &App, request_id: &str, parameters: Value) {
         let producer: FutureProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", gateway_testkit::kafka_bootstrap())
             .create()
@@ -224,7 +197,7 @@ impl Topics {
                 FutureRecord::to(&self.invocations)
                     .key(request_id)
                     .payload(&value)
-                    .headers(store.headers()),
+                    .headers(app.headers()),
                 Duration::from_secs(10),
             )
             .await
@@ -232,8 +205,8 @@ impl Topics {
             .expect("produced");
     }
 
-    /// The result of `request_id` among the first `n` results, with its headers.
-    async fn result_of(&self, request_id: &str, n: usize) -> (Value, Vec<(String, String)>) {
+    /// The first `n` results with their headers.
+    async fn results(&self, n: usize) -> Vec<(Value, Vec<(String, String)>)> {
         let records =
             gateway_testkit::consume(gateway_testkit::kafka_bootstrap(), &self.results, n, WAIT)
                 .await;
@@ -255,17 +228,24 @@ impl Topics {
                     .unwrap_or_default();
                 (value, headers)
             })
+            .collect()
+    }
+
+    /// The result of `request_id` among the first `n` results, with its headers.
+    async fn result_of(&self, request_id: &str, n: usize) -> (Value, Vec<(String, String)>) {
+        self.results(n)
+            .await
+            .into_iter()
             .find(|(v, _)| v["requestId"] == request_id)
             .unwrap_or_else(|| panic!("no result for {request_id}"))
     }
 }
 
-/// Starts a dispatcher on `rt` (stopped by dropping that runtime, as a crash would, or by the
-/// test's end); returns its config table.
-fn start_dispatcher(rt: &tokio::runtime::Handle, config: DispatchConfig) -> Actions {
+/// Starts a dispatcher on the test's runtime; returns its config table.
+fn start_dispatcher(config: DispatchConfig) -> Actions {
     let dispatcher = Dispatcher::new(config).expect("dispatcher builds");
     let actions = dispatcher.actions().clone();
-    rt.spawn(async move {
+    tokio::spawn(async move {
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -276,15 +256,31 @@ fn start_dispatcher(rt: &tokio::runtime::Handle, config: DispatchConfig) -> Acti
     actions
 }
 
-async fn wait_version(actions: &Actions, at_least: i64) {
+/// Waits until the dispatcher serves `send_email` of `app` and signs its calls with `key` (`None`:
+/// with no key).
+async fn wait_applied(actions: &Actions, app: &App, key: Option<&str>) {
+    let tenancy = app.tenancy();
     gateway_testkit::eventually("the dispatcher to apply the change", WAIT, || async {
-        (actions.version() as i64 >= at_least).then_some(())
+        let signing = actions.signing_key(&tenancy).map(|k| k.key_id.clone());
+        (actions.find(&tenancy, "send_email").is_some() && signing.as_deref() == key).then_some(())
     })
     .await;
 }
 
-fn schema() -> Value {
-    json!({"type":"object","properties":{"to":{"type":"string"}},"required":["to"]})
+/// Starts `data-plane dispatch` as a real process and waits until it is ready (config loaded,
+/// consumer in its group); returns it and its admin address.
+async fn dispatch_process(args: &[String]) -> (Process, String) {
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut argv = vec!["dispatch", "--admin-listen", &admin];
+    argv.extend(args.iter().map(String::as_str));
+    let process = Process::spawn(&workspace_binary("data-plane"), &argv, &[]);
+    let ready = format!("http://{admin}/readyz");
+    gateway_testkit::eventually("the dispatcher process to be ready", WAIT * 2, || {
+        let ready = ready.clone();
+        async move { (reqwest::get(ready).await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
+    (process, admin)
 }
 
 #[tokio::test]
@@ -292,38 +288,46 @@ async fn actions_and_keys_from_the_control_plane_sign_calls_and_a_revoked_key_is
 {
     let db = gateway_testkit::fresh_database().await;
     let org = Uuid::new_v4();
-    let cp = ControlPlane::start(&db.url, org).await;
+    let cp = ControlPlane::start_for_actions(&db.url, org).await;
     let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
     let token = api.data_plane_token(org).await;
     let topics = Topics::new().await;
-    let server = ActionServer::start(vec![Reply::ok("first"), Reply::ok("second")]).await;
-    let mut store = Store::connect(&db.url, org).await;
-    let (old_key, old_value, _) = store.create_key().await;
-    let registered = store.register("send_email", &server.url(), schema()).await;
+    let server = ActionServer::start(vec![
+        Reply::ok("validated"),
+        Reply::ok("first"),
+        Reply::ok("second"),
+    ])
+    .await;
+    let app = App::new(&api, org);
+    let (old_key, old_value) = app.create_key().await;
+    let action = app.register(&server.url()).await;
+    assert!(action.validated_at.is_some(), "{action:?}");
+    // Registration sent the signed test request, signed with the key.
+    let test_request = &server.seen()[0];
+    assert_eq!(test_request.json()["test"], true);
+    assert!(python_verifies(&old_value, &test_request.body));
 
     // The snapshot carries the action and the key: a signed call, a result with the headers.
-    let actions = start_dispatcher(
-        &tokio::runtime::Handle::current(),
-        topics.config(&cp, &token),
-    );
-    wait_version(&actions, registered).await;
+    let actions =
+        start_dispatcher(DispatchConfig::from_args(topics.args(&cp, &token)).expect("valid flags"));
+    wait_applied(&actions, &app, Some(&old_key)).await;
     topics
-        .invoke(&store, "e2e-1", json!({"to":"ops@example.com"}))
+        .invoke(&app, "e2e-1", json!({"to":"ops@example.com"}))
         .await;
     let (first, headers) = topics.result_of("e2e-1", 1).await;
     assert_eq!(first["status"], "SUCCEEDED", "{first}");
     assert_eq!(first["result"], "first");
-    for (name, id) in [("Fx-Organization-Id", store.org), ("Fx-App-Id", store.app)] {
+    for (name, id) in [
+        ("Fx-Organization-Id", &app.app.organization_id),
+        ("Fx-App-Id", &app.app.app_id),
+    ] {
         assert!(
-            headers.contains(&(name.to_owned(), id.to_string())),
+            headers.contains(&(name.to_owned(), id.clone())),
             "{name}: {headers:?}"
         );
     }
-    let call = &server.seen()[0];
-    assert_eq!(
-        call.header("x-signature-key-id"),
-        Some(old_key.to_string().as_str())
-    );
+    let call = &server.seen()[1];
+    assert_eq!(call.header("x-signature-key-id"), Some(old_key.as_str()));
     assert_eq!(call.header("idempotency-key"), Some("e2e-1"));
     assert!(
         python_verifies(&old_value, &call.body),
@@ -331,19 +335,16 @@ async fn actions_and_keys_from_the_control_plane_sign_calls_and_a_revoked_key_is
     );
 
     // A newer key, then the old one revoked: once the deltas are applied only the new key signs.
-    let (new_key, new_value, _) = store.create_key().await;
-    let revoked = store.revoke_key(old_key).await;
-    wait_version(&actions, revoked).await;
+    let (new_key, new_value) = app.create_key().await;
+    app.revoke_key(&old_key).await;
+    wait_applied(&actions, &app, Some(&new_key)).await;
     topics
-        .invoke(&store, "e2e-2", json!({"to":"ops@example.com"}))
+        .invoke(&app, "e2e-2", json!({"to":"ops@example.com"}))
         .await;
     let (second, _) = topics.result_of("e2e-2", 2).await;
     assert_eq!(second["status"], "SUCCEEDED", "{second}");
-    let call = &server.seen()[1];
-    assert_eq!(
-        call.header("x-signature-key-id"),
-        Some(new_key.to_string().as_str())
-    );
+    let call = &server.seen()[2];
+    assert_eq!(call.header("x-signature-key-id"), Some(new_key.as_str()));
     assert!(python_verifies(&new_value, &call.body));
     assert!(
         !python_verifies(&old_value, &call.body),
@@ -351,17 +352,17 @@ async fn actions_and_keys_from_the_control_plane_sign_calls_and_a_revoked_key_is
     );
 
     // Invalid parameters never reach the server.
-    topics.invoke(&store, "e2e-bad", json!({"to": 5})).await;
+    topics.invoke(&app, "e2e-bad", json!({"to": 5})).await;
     assert_eq!(
         topics.result_of("e2e-bad", 3).await.0["status"],
         "INVALID_PARAMETERS"
     );
-    assert_eq!(server.seen().len(), 2);
+    assert_eq!(server.seen().len(), 3);
 
     // With no active key left, calls fail with the reason and are not made.
-    let none_left = store.revoke_key(new_key).await;
-    wait_version(&actions, none_left).await;
-    topics.invoke(&store, "e2e-nokey", json!({"to":"a"})).await;
+    app.revoke_key(&new_key).await;
+    wait_applied(&actions, &app, None).await;
+    topics.invoke(&app, "e2e-nokey", json!({"to":"a"})).await;
     let (missing, _) = topics.result_of("e2e-nokey", 4).await;
     assert_eq!(missing["status"], "FAILED");
     assert!(
@@ -370,54 +371,69 @@ async fn actions_and_keys_from_the_control_plane_sign_calls_and_a_revoked_key_is
             .is_some_and(|e| e.starts_with("HMAC_KEY_MISSING")),
         "{missing}"
     );
-    assert_eq!(server.seen().len(), 2);
+    assert_eq!(server.seen().len(), 3);
     cp.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_dispatcher_dying_mid_call_loses_no_invocation() {
     let db = gateway_testkit::fresh_database().await;
     let org = Uuid::new_v4();
-    let cp = ControlPlane::start(&db.url, org).await;
+    let cp = ControlPlane::start_for_actions(&db.url, org).await;
     let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
     let token = api.data_plane_token(org).await;
     let topics = Topics::new().await;
     let server = ActionServer::start(vec![
+        Reply::ok("validated"),
         Reply::ok("never answered").held(),
         Reply::ok("after the crash"),
     ])
     .await;
-    let mut store = Store::connect(&db.url, org).await;
-    store.create_key().await;
-    let registered = store.register("send_email", &server.url(), schema()).await;
+    let app = App::new(&api, org);
+    app.create_key().await;
+    app.register(&server.url()).await;
+    let args = topics.args(&cp, &token);
 
-    // The first dispatcher runs on a runtime of its own, dropped whole mid-call: it never
+    // The first dispatcher process gets SIGKILL while the action server holds its call: it never
     // publishes the result nor commits the offset.
-    let doomed = tokio::runtime::Runtime::new().expect("runtime");
-    let first = start_dispatcher(doomed.handle(), topics.config(&cp, &token));
-    wait_version(&first, registered).await;
+    let (mut doomed, _) = dispatch_process(&args).await;
     topics
-        .invoke(&store, "e2e-crash", json!({"to":"ops@example.com"}))
+        .invoke(&app, "e2e-crash", json!({"to":"ops@example.com"}))
         .await;
-    server.wait_seen(1).await;
-    doomed.shutdown_background();
+    server.wait_seen(2).await;
+    doomed.kill();
 
-    // Its replacement in the same group runs the invocation again; its result lands.
-    let second = start_dispatcher(
-        &tokio::runtime::Handle::current(),
-        topics.config(&cp, &token),
-    );
-    wait_version(&second, registered).await;
+    // Its replacement in the same group runs the invocation again; its result lands, once.
+    let (_second, admin) = dispatch_process(&args).await;
     let (result, _) = topics.result_of("e2e-crash", 1).await;
     assert_eq!(result["status"], "SUCCEEDED", "{result}");
     assert_eq!(result["result"], "after the crash");
     let seen = server.seen();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 3);
     assert_eq!(
-        seen[1].header("idempotency-key"),
+        seen[2].header("idempotency-key"),
         Some("e2e-crash"),
         "the receiver can de-duplicate"
     );
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    assert_eq!(
+        support::sample(
+            &metrics,
+            r#"webhook_gateway_dispatch_invocations_total{action="send_email",status="SUCCEEDED"}"#
+        ),
+        Some(1.0),
+        "the second process published it: {metrics}"
+    );
+    // A later invocation's result follows that one; before it, e2e-crash landed exactly once.
+    topics.invoke(&app, "e2e-after", json!({"to":"a"})).await;
+    let results = topics.results(2).await;
+    let ids: Vec<&Value> = results.iter().map(|(v, _)| &v["requestId"]).collect();
+    assert_eq!(ids, [&json!("e2e-crash"), &json!("e2e-after")]);
     server.release(1);
     cp.stop().await;
 }

@@ -413,3 +413,115 @@ async fn a_silent_data_plane_is_dropped_after_three_missed_heartbeats() {
     drop(tx);
     cp.stop().await;
 }
+
+/// The data plane's connections as the control plane behind `api` lists them: (id, connected at).
+async fn connections(api: &Api) -> Vec<(String, i64)> {
+    api.distribution()
+        .list_data_planes(api.req(pb::ListDataPlanesRequest {}))
+        .await
+        .expect("list data planes")
+        .into_inner()
+        .data_planes
+        .into_iter()
+        .map(|p| (p.data_plane_id, p.connected_at_unix_ms))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_jwt_ends_the_stream_and_the_data_plane_exchanges_again_and_keeps_up() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-jwt-expiry").await;
+    let org = Uuid::new_v4();
+    let cp = ControlPlane::start_configured(&db.url, org, None, |c| {
+        c.jwt_ttl = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let dp_token = api.data_plane_token(org).await;
+    let dp = DataPlane::start(&cp.url(), &dp_token, &topic, &["--data-plane-id", "dp-ttl"]).await;
+    let first = gateway_testkit::eventually("the data plane connected", WAIT, || async {
+        connections(&api).await.first().map(|(_, at)| *at)
+    })
+    .await;
+    // Its JWT expires after 2 s: the control plane ends the stream and the plane comes back with a
+    // fresh exchange of the same API token.
+    gateway_testkit::eventually("the data plane reconnected after expiry", WAIT, || async {
+        let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+        connections(&api)
+            .await
+            .iter()
+            .any(|(id, at)| id == "dp-ttl" && *at > first)
+            .then_some(())
+    })
+    .await;
+    // ... and keeps receiving config.
+    let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+    let (_, url) = api
+        .slack_webhook(&app(org), "after-expiry", "slack-secret")
+        .await;
+    dp.eventually_slack(
+        "a change after the expiry arrives",
+        &url,
+        "slack-secret",
+        200,
+    )
+    .await;
+    dp.stop().await;
+    cp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoking_the_data_plane_token_through_one_replica_ends_its_stream_on_another() {
+    let db = gateway_testkit::fresh_database().await;
+    let topic = gateway_testkit::unique_topic("e2e-revoke").await;
+    let org = Uuid::new_v4();
+    let a = ControlPlane::start(&db.url, org).await;
+    let b = ControlPlane::start(&db.url, org).await;
+    let api_a = Api::login(a.channel().await, BOOTSTRAP_TOKEN).await;
+    let api_b = Api::login(b.channel().await, BOOTSTRAP_TOKEN).await;
+    let created = api_a
+        .admin()
+        .create_api_token(api_a.req(pb::CreateApiTokenRequest {
+            organization_id: org.to_string(),
+            role: pb::Role::DataPlane as i32,
+            name: "to revoke".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("token")
+        .into_inner();
+    let dp = DataPlane::start(
+        &b.url(),
+        &created.api_token,
+        &topic,
+        &["--data-plane-id", "dp-revoked"],
+    )
+    .await;
+    let (_, url) = api_a
+        .slack_webhook(&app(org), "served", "slack-secret")
+        .await;
+    dp.eventually_slack("served before the revocation", &url, "slack-secret", 200)
+        .await;
+    assert_eq!(connections(&api_b).await.len(), 1);
+
+    api_a
+        .admin()
+        .revoke_api_token(api_a.req(pb::RevokeApiTokenRequest {
+            id: created.token.expect("token row").id,
+        }))
+        .await
+        .expect("revoked through replica A");
+    gateway_testkit::eventually("replica B ends the revoked stream", WAIT, || async {
+        connections(&api_b).await.is_empty().then_some(())
+    })
+    .await;
+    // The plane cannot come back with the revoked token, and keeps serving its last good config.
+    assert_eq!(
+        dp.post_slack(&url, "slack-secret", "{}").await,
+        200,
+        "the last good config is still served"
+    );
+    dp.stop().await;
+    a.stop().await;
+    b.stop().await;
+}

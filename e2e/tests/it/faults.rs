@@ -95,8 +95,8 @@ async fn connect(listen: &str) -> tonic::transport::Channel {
     .await
 }
 
-/// Creates an active GENERIC webhook; returns its URL path with the API key.
-async fn generic_webhook(api: &Api, app: &pb::AppRef, name: &str) -> String {
+/// Creates a GENERIC webhook (no signing secret); returns its id.
+async fn create_generic(api: &Api, app: &pb::AppRef, name: &str) -> Result<String, tonic::Status> {
     let wh = api
         .webhooks()
         .create_webhook(api.req(pb::CreateWebhookRequest {
@@ -105,34 +105,22 @@ async fn generic_webhook(api: &Api, app: &pb::AppRef, name: &str) -> String {
             provider: pb::Provider::Generic as i32,
             ..Default::default()
         }))
-        .await
-        .expect("create webhook")
-        .into_inner();
-    api.triggers()
-        .commit_trigger_bindings(api.req(pb::CommitTriggerBindingsRequest {
-            app: Some(app.clone()),
-            process_definition_id: format!("process-{name}"),
-            project_id: "project".into(),
-            branch: "main".into(),
-            process_version: "1".into(),
-            bindings: vec![pb::BindingInput {
-                node_id: "start".into(),
-                node_kind: pb::NodeKind::MessageStartEvent as i32,
-                webhook_id: wh.id.clone(),
-                ..Default::default()
-            }],
-        }))
-        .await
-        .expect("commit bindings");
-    api.triggers()
-        .activate_trigger(api.req(pb::ActivateTriggerRequest {
-            webhook_id: wh.id.clone(),
-        }))
-        .await
-        .expect("activate");
-    let url = api.url_of(&wh.id).await;
+        .await?;
+    Ok(wh.into_inner().id)
+}
+
+/// The path and query (with the API key) of a webhook URL.
+fn path_of(url: &str) -> String {
     let (_, path) = url.split_once("/webhooks/").expect("webhook url");
     format!("/webhooks/{path}")
+}
+
+/// Creates an active GENERIC webhook; returns its URL path with the API key.
+async fn generic_webhook(api: &Api, app: &pb::AppRef, name: &str) -> String {
+    let id = create_generic(api, app, name)
+        .await
+        .expect("create webhook");
+    path_of(&api.bind_and_activate(app, name, &id).await)
 }
 
 /// Waits until a POST to `url` is answered 200 (a webhook's config reached the data plane).
@@ -332,51 +320,13 @@ async fn nothing_answered_200_is_lost_when_the_broker_control_plane_and_postgres
     let third = eventually(
         "the control plane to write again after Postgres restarted",
         RECOVER,
-        || {
-            let api = &api;
-            let app = &app;
-            async move {
-                let created = api
-                    .webhooks()
-                    .create_webhook(api.req(pb::CreateWebhookRequest {
-                        app: Some(app.clone()),
-                        name: format!("after-pg-{}", Uuid::new_v4().simple()),
-                        provider: pb::Provider::Generic as i32,
-                        ..Default::default()
-                    }))
-                    .await;
-                created.ok().map(|r| r.into_inner().id)
-            }
-        },
+        || async { create_generic(&api, &app, "after-pg").await.ok() },
     )
     .await;
-    api.triggers()
-        .commit_trigger_bindings(api.req(pb::CommitTriggerBindingsRequest {
-            app: Some(app.clone()),
-            process_definition_id: "process-after-pg".into(),
-            project_id: "project".into(),
-            branch: "main".into(),
-            process_version: "1".into(),
-            bindings: vec![pb::BindingInput {
-                node_id: "start".into(),
-                node_kind: pb::NodeKind::MessageStartEvent as i32,
-                webhook_id: third.clone(),
-                ..Default::default()
-            }],
-        }))
-        .await
-        .expect("commit bindings after the Postgres restart");
-    api.triggers()
-        .activate_trigger(api.req(pb::ActivateTriggerRequest {
-            webhook_id: third.clone(),
-        }))
-        .await
-        .expect("activate after the Postgres restart");
-    let third_url = api.url_of(&third).await;
-    let (_, third_path) = third_url.split_once("/webhooks/").expect("webhook url");
+    let third_path = path_of(&api.bind_and_activate(&app, "after-pg", &third).await);
     wait_served(
         &http,
-        &format!("{base}/webhooks/{third_path}"),
+        &format!("{base}{third_path}"),
         "a webhook created after Postgres restarted",
     )
     .await;

@@ -7,5 +7,6 @@ mod distribution;
 mod failed_triggers;
 mod faults;
 mod rate_limits;
+mod registration;
 mod rotation;
 mod support;

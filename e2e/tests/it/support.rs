@@ -70,6 +70,29 @@ impl ControlPlane {
         tls: Option<&TestTls>,
         failed_triggers: control_plane::failed_triggers::FailedTriggerArgs,
     ) -> Self {
+        Self::start_configured(database_url, org, tls, |config| {
+            config.failed_triggers = failed_triggers;
+        })
+        .await
+    }
+
+    /// Starts a replica that accepts `http://` action URLs on 127.0.0.1 (where the tests' action
+    /// servers listen), as the local stack does (docs/actions.md, "Destinations").
+    pub async fn start_for_actions(database_url: &str, org: Uuid) -> Self {
+        Self::start_configured(database_url, org, None, |config| {
+            config.actions_allow_http = true;
+            config.actions_allow_cidrs = "127.0.0.1/32".to_owned();
+        })
+        .await
+    }
+
+    /// Starts a replica with the tests' settings, changed by `edit`.
+    pub async fn start_configured(
+        database_url: &str,
+        org: Uuid,
+        tls: Option<&TestTls>,
+        edit: impl FnOnce(&mut control_plane::Config),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -78,7 +101,7 @@ impl ControlPlane {
         let metrics = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
-        let config = control_plane::Config {
+        let mut config = control_plane::Config {
             listen: addr,
             migrate_on_start: true,
             db_pool_size: 4,
@@ -103,9 +126,9 @@ impl ControlPlane {
                 tls_key_file: tls.map(|t| t.key_file.clone()),
                 ..Default::default()
             },
-            failed_triggers,
             ..control_plane::Config::new(database_url)
         };
+        edit(&mut config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(control_plane::run(config, listener, shutdown.clone()));
         Self {
@@ -210,6 +233,9 @@ impl Api {
     pub fn admin(&self) -> pb::admin_service_client::AdminServiceClient<Channel> {
         pb::admin_service_client::AdminServiceClient::new(self.channel.clone())
     }
+    pub fn actions(&self) -> pb::action_service_client::ActionServiceClient<Channel> {
+        pb::action_service_client::ActionServiceClient::new(self.channel.clone())
+    }
     pub fn distribution(
         &self,
     ) -> pb::config_distribution_service_client::ConfigDistributionServiceClient<Channel> {
@@ -268,6 +294,13 @@ impl Api {
             .await
             .expect("create webhook")
             .into_inner();
+        let url = self.bind_and_activate(app, name, &wh.id).await;
+        (wh.id, url)
+    }
+
+    /// Binds webhook `id` to the start event of process `process-{name}`, activates it and returns
+    /// its URL.
+    pub async fn bind_and_activate(&self, app: &pb::AppRef, name: &str, id: &str) -> String {
         self.triggers()
             .commit_trigger_bindings(self.req(pb::CommitTriggerBindingsRequest {
                 app: Some(app.clone()),
@@ -278,7 +311,7 @@ impl Api {
                 bindings: vec![pb::BindingInput {
                     node_id: "start".into(),
                     node_kind: pb::NodeKind::MessageStartEvent as i32,
-                    webhook_id: wh.id.clone(),
+                    webhook_id: id.into(),
                     ..Default::default()
                 }],
             }))
@@ -286,12 +319,11 @@ impl Api {
             .expect("commit bindings");
         self.triggers()
             .activate_trigger(self.req(pb::ActivateTriggerRequest {
-                webhook_id: wh.id.clone(),
+                webhook_id: id.into(),
             }))
             .await
             .expect("activate");
-        let url = self.url_of(&wh.id).await;
-        (wh.id, url)
+        self.url_of(id).await
     }
 
     pub async fn url_of(&self, id: &str) -> String {

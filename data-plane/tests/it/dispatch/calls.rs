@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use super::support::{python_verifies, ActionServer, App, Reply, TestDispatcher, Topics};
+use super::support::{
+    email_routes, python_verifies, ActionServer, App, Reply, TestDispatcher, Topics,
+};
 use super::{email_schema, KEY};
 
 #[tokio::test]
@@ -14,11 +16,8 @@ async fn a_valid_invocation_is_signed_called_and_its_result_carries_the_request_
     let readyz = format!("http://{}/readyz", d.admin);
     let before = reqwest::get(&readyz).await.expect("readyz answers");
     assert_eq!(before.status(), 503, "not ready before a config is loaded");
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
+    let (actions, keys) = email_routes(&app, &server.url());
+    d.load(actions, keys).await;
 
     topics
         .invoke(
@@ -86,27 +85,10 @@ async fn invalid_parameters_unknown_actions_and_malformed_records_never_call_or_
     let topics = Topics::new(1).await;
     let server = ActionServer::start(vec![Reply::ok("sent")]).await;
     let app = App::new();
-    let d = TestDispatcher::start(&topics, &[]).await;
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
+    let d = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
 
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"bad-params","actionName":"send_email","parameters":{"to":5}}),
-            &[],
-        )
-        .await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"missing","actionName":"send_email","parameters":{}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "bad-params", json!({"to":5})).await;
+    topics.send_email(&app, "missing", json!({})).await;
     topics
         .invoke(
             &app,
@@ -130,20 +112,10 @@ async fn invalid_parameters_unknown_actions_and_malformed_records_never_call_or_
     // Another app's action name is not visible to this app.
     let other = App::new();
     topics
-        .invoke(
-            &other,
-            json!({"requestId":"other-app","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
+        .send_email(&other, "other-app", json!({"to":"a"}))
         .await;
     // After all of that, the partition still moves.
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"good","actionName":"send_email","parameters":{"to":"a@b.c"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "good", json!({"to":"a@b.c"})).await;
 
     let results = topics.results(6).await;
     let by_id = |id: &str| {
@@ -287,14 +259,13 @@ async fn the_local_stacks_demo_action_server_accepts_the_dispatchers_calls() {
     )
     .await;
     let app = App::new();
-    let d = TestDispatcher::start(&topics, &[]).await;
-    d.load(
-        vec![app.action("send_email", &url, email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
+    let d = TestDispatcher::serving_email(&topics, &app, &url, &[]).await;
     topics
-        .invoke(&app, json!({"requestId":"demo-1","actionName":"send_email","parameters":{"to":"ops@example.com","amount":299.99,"note":"größer <&>"}}), &[])
+        .send_email(
+            &app,
+            "demo-1",
+            json!({"to":"ops@example.com","amount":299.99,"note":"größer <&>"}),
+        )
         .await;
     let result = topics.result_of("demo-1", 1).await;
     assert_eq!(result.value["status"], "SUCCEEDED", "{:?}", result.value);
@@ -307,13 +278,7 @@ async fn the_local_stacks_demo_action_server_accepts_the_dispatchers_calls() {
             .hmac_key_upserts
             .push(app.key("key-2", "a key the server does not hold", 2));
     });
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"demo-2","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "demo-2", json!({"to":"a"})).await;
     let refused = topics.result_of("demo-2", 2).await;
     assert_eq!(refused.value["status"], "FAILED");
     assert_eq!(refused.value["httpStatus"], 401);

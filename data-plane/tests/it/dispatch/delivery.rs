@@ -2,18 +2,14 @@
 
 use serde_json::json;
 
-use super::support::{ActionServer, App, Reply, TestDispatcher, Topics};
-use super::{email_schema, KEY};
+use super::support::{email_routes, ActionServer, App, Reply, TestDispatcher, Topics};
 
 #[tokio::test]
 async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     let topics = Topics::new(1).await;
     let server = ActionServer::start(vec![Reply::ok("first").held(), Reply::ok("rerun")]).await;
     let app = App::new();
-    let routes = (
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    );
+    let routes = email_routes(&app, &server.url());
     // The first dispatcher runs on a runtime of its own, dropped whole mid-call: nothing of it
     // finishes, nothing is committed (as when the process is killed).
     let doomed = tokio::runtime::Runtime::new().expect("runtime");
@@ -36,13 +32,7 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
             .serve(listener, tokio_util::sync::CancellationToken::new())
             .await
     });
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"survivor","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "survivor", json!({"to":"a"})).await;
     server.wait_seen(1).await;
     doomed.shutdown_background();
 
@@ -64,20 +54,8 @@ async fn a_dispatcher_that_dies_mid_call_loses_no_invocation() {
     server.release(1);
     d.stop().await;
     // Committed after its result: a third dispatcher in the group has nothing to run again.
-    let again = TestDispatcher::start(&topics, &[]).await;
-    again
-        .load(
-            vec![app.action("send_email", &server.url(), email_schema())],
-            vec![app.key("key-1", KEY, 1)],
-        )
-        .await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"after","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    let again = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
+    topics.send_email(&app, "after", json!({"to":"a"})).await;
     topics.result_of("after", 2).await;
     assert_eq!(
         server.seen().len(),
@@ -92,22 +70,10 @@ async fn shutdown_lets_a_running_call_finish_and_commits_it() {
     let topics = Topics::new(1).await;
     let server = ActionServer::start(vec![Reply::ok("finished").held(), Reply::ok("again")]).await;
     let app = App::new();
-    let routes = || {
-        (
-            vec![app.action("send_email", &server.url(), email_schema())],
-            vec![app.key("key-1", KEY, 1)],
-        )
-    };
-    let d = TestDispatcher::start(&topics, &["--shutdown-grace", "30s"]).await;
-    let (actions, keys) = routes();
-    d.load(actions, keys).await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"draining","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    let d =
+        TestDispatcher::serving_email(&topics, &app, &server.url(), &["--shutdown-grace", "30s"])
+            .await;
+    topics.send_email(&app, "draining", json!({"to":"a"})).await;
     server.wait_seen(1).await;
     d.shutdown.cancel();
     // Draining: not ready any more, but the running call may still finish.
@@ -130,16 +96,8 @@ async fn shutdown_lets_a_running_call_finish_and_commits_it() {
     );
 
     // Its offset was committed on the way out: the next dispatcher does not run it again.
-    let next = TestDispatcher::start(&topics, &[]).await;
-    let (actions, keys) = routes();
-    next.load(actions, keys).await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"next","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    let next = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
+    topics.send_email(&app, "next", json!({"to":"a"})).await;
     topics.result_of("next", 2).await;
     assert_eq!(server.seen().len(), 2, "only the new invocation was called");
     next.stop().await;
@@ -151,28 +109,14 @@ async fn a_call_still_running_after_the_grace_period_is_abandoned_uncommitted_an
     let server =
         ActionServer::start(vec![Reply::ok("never answered").held(), Reply::ok("rerun")]).await;
     let app = App::new();
-    let routes = || {
-        (
-            vec![app.action("send_email", &server.url(), email_schema())],
-            vec![app.key("key-1", KEY, 1)],
-        )
-    };
-    let d = TestDispatcher::start(&topics, &["--shutdown-grace", "200ms"]).await;
-    let (actions, keys) = routes();
-    d.load(actions, keys).await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"cut-off","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    let d =
+        TestDispatcher::serving_email(&topics, &app, &server.url(), &["--shutdown-grace", "200ms"])
+            .await;
+    topics.send_email(&app, "cut-off", json!({"to":"a"})).await;
     server.wait_seen(1).await;
     d.stop().await;
 
-    let next = TestDispatcher::start(&topics, &[]).await;
-    let (actions, keys) = routes();
-    next.load(actions, keys).await;
+    let next = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
     let result = topics.result_of("cut-off", 1).await;
     assert_eq!(
         result.value["result"], "rerun",

@@ -6,15 +6,6 @@ mod delivery;
 mod protection;
 mod retries;
 mod support;
+mod tool;
 
-use serde_json::json;
-
-const KEY: &str = "k3y-for-tests-0123456789abcdef0123456789";
-
-fn email_schema() -> serde_json::Value {
-    json!({
-        "type": "object",
-        "properties": {"to": {"type": "string"}, "amount": {"type": "number"}},
-        "required": ["to"]
-    })
-}
+use support::{email_schema, KEY};

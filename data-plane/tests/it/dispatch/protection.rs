@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::support::{ActionServer, App, Reply, TestDispatcher, Topics};
-use super::{email_schema, KEY};
+use super::KEY;
 
 #[tokio::test]
 async fn a_slow_action_never_blocks_another_and_keeps_to_its_concurrency_limit() {
@@ -64,24 +64,15 @@ async fn the_app_rate_limit_refuses_what_would_wait_too_long() {
     let topics = Topics::new(1).await;
     let server = ActionServer::start(vec![Reply::ok("ok")]).await;
     let app = App::new();
-    let d = TestDispatcher::start(
+    let d = TestDispatcher::serving_email(
         &topics,
+        &app,
+        &server.url(),
         &["--app-rate-per-hour", "1", "--rate-limit-max-wait", "1s"],
     )
     .await;
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
     for id in ["r-1", "r-2"] {
-        topics
-            .invoke(
-                &app,
-                json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}),
-                &[],
-            )
-            .await;
+        topics.send_email(&app, id, json!({"to":"a"})).await;
     }
     let results = topics.results(2).await;
     let second = results

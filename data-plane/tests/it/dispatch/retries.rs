@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::support::{dead_url, python_verifies, ActionServer, App, Reply, TestDispatcher, Topics};
-use super::{email_schema, KEY};
+use super::KEY;
 
 #[tokio::test]
 async fn a_503_then_200_succeeds_after_a_retry_with_the_same_idempotency_key() {
@@ -12,19 +12,8 @@ async fn a_503_then_200_succeeds_after_a_retry_with_the_same_idempotency_key() {
     busy.headers.push(("retry-after", "0".into()));
     let server = ActionServer::start(vec![busy, Reply::ok("second time")]).await;
     let app = App::new();
-    let d = TestDispatcher::start(&topics, &[]).await;
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"retry-1","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    let d = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
+    topics.send_email(&app, "retry-1", json!({"to":"a"})).await;
     let result = topics.result_of("retry-1", 1).await;
     assert_eq!(result.value["status"], "SUCCEEDED", "{:?}", result.value);
     assert_eq!(result.value["attempts"], 2);
@@ -55,18 +44,9 @@ async fn a_400_fails_without_a_retry() {
     )])
     .await;
     let app = App::new();
-    let d = TestDispatcher::start(&topics, &[]).await;
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
+    let d = TestDispatcher::serving_email(&topics, &app, &server.url(), &[]).await;
     topics
-        .invoke(
-            &app,
-            json!({"requestId":"four-hundred","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
+        .send_email(&app, "four-hundred", json!({"to":"a"}))
         .await;
     let result = topics.result_of("four-hundred", 1).await;
     assert_eq!(result.value["status"], "FAILED");
@@ -84,8 +64,10 @@ async fn a_400_fails_without_a_retry() {
 async fn a_dead_server_opens_the_breaker() {
     let topics = Topics::new(1).await;
     let app = App::new();
-    let d = TestDispatcher::start(
+    let d = TestDispatcher::serving_email(
         &topics,
+        &app,
+        &dead_url(),
         &[
             "--breaker-failures",
             "2",
@@ -96,18 +78,7 @@ async fn a_dead_server_opens_the_breaker() {
         ],
     )
     .await;
-    d.load(
-        vec![app.action("send_email", &dead_url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"dead-1","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "dead-1", json!({"to":"a"})).await;
     let first = topics.result_of("dead-1", 1).await;
     assert_eq!(first.value["status"], "FAILED", "{:?}", first.value);
     assert_eq!(first.value["attempts"], 2);
@@ -120,13 +91,7 @@ async fn a_dead_server_opens_the_breaker() {
         first.value
     );
 
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"dead-2","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "dead-2", json!({"to":"a"})).await;
     let second = topics.result_of("dead-2", 2).await;
     assert_eq!(second.value["status"], "CIRCUIT_OPEN", "{:?}", second.value);
     assert_eq!(
@@ -149,8 +114,10 @@ async fn a_half_open_probe_closes_the_breaker_when_the_server_is_back() {
     let topics = Topics::new(1).await;
     let server = ActionServer::start(vec![Reply::new(500, ""), Reply::ok("back")]).await;
     let app = App::new();
-    let d = TestDispatcher::start(
+    let d = TestDispatcher::serving_email(
         &topics,
+        &app,
+        &server.url(),
         &[
             "--breaker-failures",
             "1",
@@ -161,31 +128,14 @@ async fn a_half_open_probe_closes_the_breaker_when_the_server_is_back() {
         ],
     )
     .await;
-    d.load(
-        vec![app.action("send_email", &server.url(), email_schema())],
-        vec![app.key("key-1", KEY, 1)],
-    )
-    .await;
-    topics
-        .invoke(
-            &app,
-            json!({"requestId":"p-1","actionName":"send_email","parameters":{"to":"a"}}),
-            &[],
-        )
-        .await;
+    topics.send_email(&app, "p-1", json!({"to":"a"})).await;
     assert_eq!(topics.result_of("p-1", 1).await.value["status"], "FAILED");
     // Past the cool-down, the next invocation is the probe; it succeeds and closes the breaker.
     let mut n = 1;
     let probe = loop {
         n += 1;
         let id = format!("p-{n}");
-        topics
-            .invoke(
-                &app,
-                json!({"requestId": id,"actionName":"send_email","parameters":{"to":"a"}}),
-                &[],
-            )
-            .await;
+        topics.send_email(&app, &id, json!({"to":"a"})).await;
         let r = topics.result_of(&id, n).await;
         if r.value["status"] != "CIRCUIT_OPEN" {
             break r;

@@ -102,6 +102,16 @@ impl Topics {
             .await;
     }
 
+    /// Invokes `send_email` of `app` as `request_id` with `parameters`.
+    pub async fn send_email(&self, app: &App, request_id: &str, parameters: Value) {
+        let value = serde_json::json!({
+            "requestId": request_id,
+            "actionName": "send_email",
+            "parameters": parameters,
+        });
+        self.invoke(app, value, &[]).await;
+    }
+
     /// Produces a record with any value.
     pub async fn produce(&self, value: Option<Vec<u8>>, app: &App, extra: &[(&str, &str)]) {
         let producer: FutureProducer = ClientConfig::new()
@@ -189,6 +199,26 @@ impl Result {
     }
 }
 
+/// The test key's value (`key-1` in [`email_routes`]).
+pub const KEY: &str = "k3y-for-tests-0123456789abcdef0123456789";
+
+/// The parameter schema of `send_email`: `to` (a string) required, `amount` a number.
+pub fn email_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {"to": {"type": "string"}, "amount": {"type": "number"}},
+        "required": ["to"]
+    })
+}
+
+/// `send_email` of `app` at `url` with [`email_schema`], and its one HMAC key `key-1` ([`KEY`]).
+pub fn email_routes(app: &App, url: &str) -> (Vec<ActionRoute>, Vec<HmacKeyRoute>) {
+    (
+        vec![app.action("send_email", url, email_schema())],
+        vec![app.key("key-1", KEY, 1)],
+    )
+}
+
 /// A running dispatcher.
 pub struct TestDispatcher {
     pub actions: Actions,
@@ -257,6 +287,19 @@ impl TestDispatcher {
             shutdown,
             task: Some(task),
         }
+    }
+
+    /// Starts a dispatcher with extra flags serving [`email_routes`] of `app` at `url`, ready.
+    pub async fn serving_email(
+        topics: &Topics,
+        app: &App,
+        url: &str,
+        extra: &[&str],
+    ) -> TestDispatcher {
+        let d = TestDispatcher::start(topics, extra).await;
+        let (actions, keys) = email_routes(app, url);
+        d.load(actions, keys).await;
+        d
     }
 
     /// Loads a snapshot (version 1) and waits until the consumer is in its group.
