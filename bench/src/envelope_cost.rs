@@ -51,6 +51,7 @@ fn route() -> Route {
         has_resume: false,
         include_raw_body: false,
         replay_window: None,
+        rate_limiter: None,
     }
 }
 

@@ -63,6 +63,8 @@ reasons! {
     BINDING_INVALID,
     /// A RESUME binding without correlation key and process key.
     BINDING_RESUME_FIELDS_REQUIRED,
+    /// A rate limit or burst out of range, or a burst without a rate.
+    WEBHOOK_RATE_LIMIT_INVALID,
     /// A config param name outside the naming rule.
     CONFIG_PARAM_NAME_INVALID,
     /// SetConfigParam without VALUE or SECRET.

@@ -55,6 +55,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         replay_window_seconds -> Integer,
+        rate_limit_per_second -> Nullable<Double>,
+        rate_limit_burst -> Nullable<Integer>,
     }
 }
 
@@ -152,5 +154,16 @@ diesel::table! {
         value_ciphertext -> Binary,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    data_plane_presence (session_id) {
+        session_id -> Uuid,
+        replica_id -> Uuid,
+        organization_id -> Uuid,
+        workspace_id -> Nullable<Uuid>,
+        data_plane_id -> Text,
+        refreshed_at -> Timestamptz,
     }
 }

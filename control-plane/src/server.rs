@@ -27,7 +27,8 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::config_params::ConfigParams;
 use crate::distribution::{
-    Distribution, DistributionService, PgConfigStore, StreamSettings, WatcherConfig,
+    Distribution, DistributionService, PgConfigStore, PgPresenceStore, StreamSettings,
+    WatcherConfig,
 };
 use crate::failed_triggers::{FailedTriggerMetrics, FailedTriggers, Replayer};
 use crate::triggers::Triggers;
@@ -89,6 +90,7 @@ pub async fn run(
         failed_metrics,
         shutdown.clone(),
     ));
+    let presence_store = Arc::new(PgPresenceStore::new(pool.clone()));
     let distribution = Distribution::start(
         Arc::new(PgConfigStore::new(pool, keyring)),
         WatcherConfig {
@@ -99,9 +101,16 @@ pub async fn run(
         &mut registry,
         shutdown.clone(),
     );
+    let heartbeat = args.stream_heartbeat.max(Duration::from_millis(100));
+    // The fleet count behind rate-limit shares is refreshed every heartbeat interval.
+    tokio::spawn(
+        distribution
+            .presence()
+            .run(presence_store, heartbeat, shutdown.clone()),
+    );
     let distribution_service = distribution.service(
         StreamSettings {
-            heartbeat: args.stream_heartbeat.max(Duration::from_millis(100)),
+            heartbeat,
             chunk_size: args.snapshot_chunk.max(1),
         },
         state.auth.clone(),

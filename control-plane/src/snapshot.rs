@@ -95,6 +95,7 @@ fn build(
         options: WebhookOptions {
             include_raw_body: row.include_raw_body,
             replay_window_seconds: u32::try_from(row.replay_window_seconds).unwrap_or(0),
+            rate_limit: row.rate_limit().effective(),
         },
     })
 }

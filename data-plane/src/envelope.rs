@@ -127,6 +127,7 @@ mod tests {
             correlation: path.map(|p| CorrelationPath::parse(p).expect("valid")),
             include_raw_body: true,
             replay_window: None,
+            rate_limiter: None,
         }
     }
 

@@ -60,6 +60,13 @@ pub enum IngestError {
     /// `flowxApiKey` does not match.
     #[error("the flowxApiKey query parameter is not valid for this webhook")]
     ApiKeyInvalid,
+    /// The webhook's rate limit is reached (docs/data-plane.md, "Rate limits"). Not a failed
+    /// trigger: the sender is asked to come back later.
+    #[error("too many requests for this webhook; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// `Retry-After`, whole seconds, at least 1.
+        retry_after_secs: u64,
+    },
     /// The body is over the limit.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -115,6 +122,7 @@ impl IngestError {
             }
             IngestError::ApiKeyMissing => (StatusCode::UNAUTHORIZED, "API_KEY_MISSING"),
             IngestError::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "API_KEY_INVALID"),
+            IngestError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             IngestError::PayloadTooLarge { .. } | IngestError::RecordTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
             }
@@ -173,6 +181,12 @@ impl IngestError {
                 resp.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs()),
+                );
+            }
+            IngestError::RateLimited { retry_after_secs } => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from((*retry_after_secs).max(1)),
                 );
             }
             IngestError::BodyTimeout
@@ -251,5 +265,28 @@ mod tests {
         let (status, body, _) = body_of(IngestError::Internal("secret detail".into())).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.to_string().contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_is_429_with_its_own_retry_after() {
+        let (status, body, headers) = body_of(IngestError::RateLimited {
+            retry_after_secs: 3,
+        })
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+        assert_eq!(
+            headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"3"[..]),
+            "the bucket's wait, not the broker's"
+        );
+        let (_, _, headers) = body_of(IngestError::RateLimited {
+            retry_after_secs: 0,
+        })
+        .await;
+        assert_eq!(
+            headers.get(header::RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
     }
 }

@@ -207,6 +207,9 @@ impl Ingest {
             .await
         {
             Ok(ok) => Ok(ok),
+            // Over the rate limit is not a failed trigger: the sender retries (docs/data-plane.md,
+            // "Rate limits").
+            Err(error @ IngestError::RateLimited { .. }) => Err(error),
             Err(error) => {
                 let (status, code) = error.status_and_code();
                 self.reporter.report(&Rejection {
@@ -254,6 +257,13 @@ impl Ingest {
             .matching_api_key(&api_key, now)
             .ok_or(IngestError::ApiKeyInvalid)?;
         self.metrics.api_key_match(key_slot);
+
+        // 3b. Rate limit: only callers who know the key count against it.
+        if let Some(limiter) = &route.rate_limiter {
+            limiter.check().map_err(|wait| IngestError::RateLimited {
+                retry_after_secs: crate::rate_limit::retry_after_secs(wait),
+            })?;
+        }
 
         if meta_get {
             let answer =

@@ -19,6 +19,7 @@ mod metrics;
 mod producer;
 mod providers;
 mod publish;
+mod rate_limit;
 mod record_size;
 mod replay;
 mod rotation;

@@ -86,6 +86,7 @@ pub struct Metrics {
     failed_trigger_queue_bytes: Gauge,
     control_plane_connected: Gauge,
     connections_refused: Counter,
+    rate_limit_fleet_planes: Gauge,
     per_webhook: Option<Family<WebhookLabels, Counter>>,
 }
 
@@ -215,8 +216,15 @@ impl Metrics {
             "Public connections closed at once because --max-connections were open",
             connections_refused.clone(),
         );
+        let rate_limit_fleet_planes = Gauge::default();
+        registry.register(
+            "rate_limit_fleet_planes",
+            "Data planes sharing this plane's rate limits, as the control plane counted them (each enforces limit / planes)",
+            rate_limit_fleet_planes.clone(),
+        );
         Metrics {
             connections_refused,
+            rate_limit_fleet_planes,
             api_key_matches,
             per_webhook: None,
             failed_trigger_reports,
@@ -327,6 +335,8 @@ impl Metrics {
             }
         }
         self.producer_in_flight.set(i64::from(producer_in_flight));
+        self.rate_limit_fleet_planes
+            .set(i64::from(routes.fleet_planes()));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("metrics encoding failed");

@@ -3,6 +3,7 @@
 //! calls [`Routes::apply_snapshot`] / [`Routes::apply_delta`] and ACKs on `Ok`, NACKs on `Err` (the
 //! old table stays in place).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ use gateway_shared::{
 };
 use subtle::ConstantTimeEq;
 
+use crate::rate_limit::WebhookLimiter;
 use crate::rotation::{is_live, MatchedSlot, SecretSlot};
 
 /// The four ids of a webhook URL.
@@ -65,6 +67,8 @@ pub struct Route {
     /// How long an accepted delivery is remembered to answer its replays (docs/data-plane.md,
     /// "Replay window"); `None` = off.
     pub replay_window: Option<std::time::Duration>,
+    /// This plane's share of the webhook's rate limit, if it has one.
+    pub rate_limiter: Option<Arc<WebhookLimiter>>,
 }
 
 impl Route {
@@ -81,7 +85,13 @@ impl Route {
         matched.slot()
     }
 
-    fn compile(w: WebhookConfig) -> Result<Route, ApplyError> {
+    /// Compiles `w` for a fleet of `planes`; the bucket of `previous` (the same webhook in the
+    /// table being replaced) is kept when the limit did not change.
+    fn compile(
+        w: WebhookConfig,
+        planes: u32,
+        previous: Option<&Arc<Route>>,
+    ) -> Result<Route, ApplyError> {
         let invalid = |reason: String| ApplyError::InvalidWebhook {
             webhook_id: w.webhook_id,
             reason,
@@ -115,6 +125,13 @@ impl Route {
             include_raw_body: w.options.include_raw_body,
             replay_window: (w.options.replay_window_seconds > 0).then(|| {
                 std::time::Duration::from_secs(u64::from(w.options.replay_window_seconds))
+            }),
+            rate_limiter: w.options.rate_limit.map(|limit| {
+                previous
+                    .and_then(|p| p.rate_limiter.as_ref())
+                    .filter(|l| l.limit() == limit)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(WebhookLimiter::new(limit, planes)))
             }),
         })
     }
@@ -156,11 +173,19 @@ impl RoutingTable {
         self.routes.get(&key.webhook_id).filter(|r| r.key == *key)
     }
 
-    fn from_snapshot(snapshot: ConfigSnapshot) -> Result<RoutingTable, ApplyError> {
+    fn from_snapshot(
+        snapshot: ConfigSnapshot,
+        planes: u32,
+        previous: Option<&RoutingTable>,
+    ) -> Result<RoutingTable, ApplyError> {
         let mut routes = imbl::HashMap::new();
         for w in snapshot.webhooks {
             let id = w.webhook_id;
-            if routes.insert(id, Arc::new(Route::compile(w)?)).is_some() {
+            let before = previous.and_then(|t| t.routes.get(&id));
+            if routes
+                .insert(id, Arc::new(Route::compile(w, planes, before)?))
+                .is_some()
+            {
                 return Err(ApplyError::DuplicateWebhook { webhook_id: id });
             }
         }
@@ -171,7 +196,7 @@ impl RoutingTable {
         })
     }
 
-    fn with_delta(&self, delta: ConfigDelta) -> Result<RoutingTable, ApplyError> {
+    fn with_delta(&self, delta: ConfigDelta, planes: u32) -> Result<RoutingTable, ApplyError> {
         if delta.from_version != self.version {
             return Err(ApplyError::VersionMismatch {
                 current: self.version,
@@ -188,7 +213,10 @@ impl RoutingTable {
         let upserts = delta
             .upserts
             .into_iter()
-            .map(Route::compile)
+            .map(|w| {
+                let before = self.routes.get(&w.webhook_id);
+                Route::compile(w, planes, before)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         // O(1): the new table shares the old one's entries until they change.
         let mut routes = self.routes.clone();
@@ -250,6 +278,8 @@ pub struct Routes {
     current: Arc<ArcSwapOption<RoutingTable>>,
     // Serializes writers so two concurrent deltas cannot both apply against the same base.
     write: Arc<std::sync::Mutex<()>>,
+    // The planes sharing this plane's rate limits (0 = never told: counts as 1).
+    planes: Arc<AtomicU32>,
 }
 
 impl Routes {
@@ -273,19 +303,46 @@ impl Routes {
         self.current.load().as_ref().map(|t| t.version)
     }
 
-    /// Replaces the table with one built from a full snapshot.
+    /// Replaces the table with one built from a full snapshot (rate-limit buckets of webhooks
+    /// whose limit did not change are kept).
     pub fn apply_snapshot(&self, snapshot: ConfigSnapshot) -> Result<(), ApplyError> {
-        let table = RoutingTable::from_snapshot(snapshot)?;
         let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let base = self.current.load_full();
+        let table = RoutingTable::from_snapshot(snapshot, self.fleet_planes(), base.as_deref())?;
         self.current.store(Some(Arc::new(table)));
         Ok(())
+    }
+
+    /// How many planes share the rate limits this plane enforces (docs/data-plane.md, "Rate
+    /// limits"); 1 until the control plane says otherwise.
+    pub fn fleet_planes(&self) -> u32 {
+        self.planes.load(Ordering::Acquire).max(1)
+    }
+
+    /// The control plane counted `planes` planes in this plane's fleet: every bucket is resized
+    /// (and refilled) when the number changed.
+    pub fn set_fleet_planes(&self, planes: u32) {
+        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let planes = planes.max(1);
+        if self.planes.swap(planes, Ordering::AcqRel).max(1) == planes {
+            return;
+        }
+        if let Some(table) = self.current.load_full() {
+            for limiter in table
+                .routes
+                .values()
+                .filter_map(|r| r.rate_limiter.as_ref())
+            {
+                limiter.reshare(planes);
+            }
+        }
     }
 
     /// Applies a delta on top of the current table; rejected unless `from_version` is the current version.
     pub fn apply_delta(&self, delta: ConfigDelta) -> Result<(), ApplyError> {
         let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let base = self.current.load_full().ok_or(ApplyError::NoSnapshot)?;
-        let next = base.with_delta(delta)?;
+        let next = base.with_delta(delta, self.fleet_planes())?;
         self.current.store(Some(Arc::new(next)));
         Ok(())
     }
@@ -455,7 +512,7 @@ mod tests {
                 ..ApiKeyHash::of("previous")
             },
         ];
-        let r = Route::compile(w).expect("valid");
+        let r = Route::compile(w, 1, None).expect("valid");
         assert!(r.accepts_api_key("current", 5_000));
         assert!(r.accepts_api_key("previous", 1_000));
         assert!(

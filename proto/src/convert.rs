@@ -4,7 +4,8 @@
 //! rejects (NACKs) anything malformed instead of serving it.
 
 use gateway_shared::snapshot::{
-    ApiKeyHash, ProviderSecrets, SigningSecret, TriggerBinding, WebhookConfig, WebhookOptions,
+    ApiKeyHash, ProviderSecrets, RateLimit, SigningSecret, TriggerBinding, WebhookConfig,
+    WebhookOptions,
 };
 use gateway_shared::{Provider, Secret, TriggerState, TriggerType};
 
@@ -34,6 +35,14 @@ pub enum RouteError {
         webhook_id: String,
         /// The raw enum value.
         value: i32,
+    },
+    /// A rate limit that is not a positive, finite number of requests per second.
+    #[error("webhook {webhook_id}: {reason}")]
+    BadRateLimit {
+        /// The webhook.
+        webhook_id: String,
+        /// What is wrong.
+        reason: String,
     },
     /// An API key hash is not 32 bytes.
     #[error("webhook {webhook_id} has an API key hash of {len} bytes, not 32")]
@@ -137,6 +146,8 @@ impl From<&WebhookConfig> for v1::WebhookRoute {
             correlation_key_path: w.correlation_key_path.clone(),
             include_raw_body: w.options.include_raw_body,
             replay_window_seconds: w.options.replay_window_seconds,
+            rate_limit_per_second: w.options.rate_limit.map_or(0.0, |l| l.per_second),
+            rate_limit_burst: w.options.rate_limit.map_or(0, |l| l.burst),
         }
     }
 }
@@ -165,6 +176,11 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
                 not_after: k.not_after_unix,
             });
         }
+        let rate_limit = RateLimit::from_parts(r.rate_limit_per_second, r.rate_limit_burst)
+            .map_err(|reason| RouteError::BadRateLimit {
+                webhook_id: r.webhook_id.clone(),
+                reason,
+            })?;
         let mut bindings = Vec::with_capacity(r.bindings.len());
         for b in r.bindings {
             let trigger_type = trigger_type_from_proto(b.trigger_type).ok_or_else(|| {
@@ -213,6 +229,7 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
             options: WebhookOptions {
                 include_raw_body: r.include_raw_body,
                 replay_window_seconds: r.replay_window_seconds,
+                rate_limit,
             },
         })
     }
@@ -256,6 +273,10 @@ mod tests {
             options: WebhookOptions {
                 include_raw_body: true,
                 replay_window_seconds: 300,
+                rate_limit: Some(RateLimit {
+                    per_second: 2.5,
+                    burst: 7,
+                }),
             },
         }
     }
@@ -279,6 +300,30 @@ mod tests {
         assert_eq!(back.correlation_key_path, w.correlation_key_path);
         assert!(back.options.include_raw_body);
         assert_eq!(back.options.replay_window_seconds, 300);
+        assert_eq!(back.options, w.options);
+    }
+
+    #[test]
+    fn rate_limits_cross_the_wire_and_bad_ones_are_refused() {
+        let mut r = v1::WebhookRoute::from(&sample());
+        assert_eq!((r.rate_limit_per_second, r.rate_limit_burst), (2.5, 7));
+        r.rate_limit_per_second = 0.0;
+        let none = WebhookConfig::try_from(r.clone()).expect("no limit");
+        assert_eq!(none.options.rate_limit, None);
+        r.rate_limit_per_second = 2.5;
+        r.rate_limit_burst = 0;
+        let defaulted = WebhookConfig::try_from(r.clone()).expect("default burst");
+        assert_eq!(defaulted.options.rate_limit.map(|l| l.burst), Some(3));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 2e6] {
+            r.rate_limit_per_second = bad;
+            assert!(
+                matches!(
+                    WebhookConfig::try_from(r.clone()),
+                    Err(RouteError::BadRateLimit { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -138,7 +138,73 @@ pub struct WebhookOptions {
     /// "Replay window").
     #[serde(default)]
     pub replay_window_seconds: u32,
+    /// The fleet-wide rate limit, if any (docs/data-plane.md, "Rate limits").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// A fleet-wide rate limit: a token bucket refilled at `per_second` holding at most `burst`
+/// requests. The control plane validates it (`per_second` finite and > 0, `burst` >= 1).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Requests per second.
+    pub per_second: f64,
+    /// Requests accepted at once.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The limit a config carries, or `None` when `per_second` is 0 (no limit). Refused: a rate
+    /// that is negative, not finite or above [`RateLimit::MAX`].
+    pub fn from_parts(per_second: f64, burst: u32) -> Result<Option<RateLimit>, String> {
+        if per_second == 0.0 {
+            return Ok(None);
+        }
+        if !(0.0..=Self::MAX).contains(&per_second) {
+            return Err(format!(
+                "rate limit {per_second} is not a number of requests per second in (0, {}]",
+                Self::MAX
+            ));
+        }
+        Ok(Some(RateLimit {
+            per_second,
+            burst: if burst == 0 {
+                Self::default_burst(per_second)
+            } else {
+                burst
+            },
+        }))
+    }
+
+    /// The largest rate and burst the API accepts.
+    pub const MAX: f64 = 1_000_000.0;
+
+    /// What one of `planes` data planes enforces so the fleet's total stays at this limit:
+    /// `per_second / planes`, and `max(1, burst / planes)` at once (0 planes counts as 1).
+    pub fn share(self, planes: u32) -> RateLimit {
+        let planes = planes.max(1);
+        RateLimit {
+            per_second: self.per_second / f64::from(planes),
+            burst: (self.burst / planes).max(1),
+        }
+    }
+
+    /// The burst when none is configured: the rate rounded up.
+    pub fn default_burst(per_second: f64) -> u32 {
+        // Within (0, MAX], so the cast neither saturates nor truncates.
+        (per_second.ceil() as u32).max(1)
+    }
+}
+
+// Rates are validated finite, so comparing their bits is a lawful equality.
+impl PartialEq for RateLimit {
+    fn eq(&self, other: &Self) -> bool {
+        self.per_second.to_bits() == other.per_second.to_bits() && self.burst == other.burst
+    }
+}
+
+impl Eq for RateLimit {}
 
 mod hex_32 {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -158,6 +224,47 @@ mod hex_32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_divide_rate_and_burst() {
+        let limit = |per_second, burst| RateLimit { per_second, burst };
+        assert_eq!(limit(50.0, 50).share(1), limit(50.0, 50));
+        let third = limit(50.0, 50).share(3);
+        assert!((third.per_second - 50.0 / 3.0).abs() < 1e-9);
+        assert_eq!(third.burst, 16);
+        assert_eq!(
+            limit(10.0, 2).share(5),
+            limit(2.0, 1),
+            "never less than one at once"
+        );
+        assert_eq!(
+            limit(10.0, 10).share(0),
+            limit(10.0, 10),
+            "zero planes counts as one"
+        );
+    }
+
+    #[test]
+    fn limits_are_parsed_from_their_wire_parts() {
+        assert_eq!(RateLimit::from_parts(0.0, 9), Ok(None));
+        assert_eq!(
+            RateLimit::from_parts(0.5, 0),
+            Ok(Some(RateLimit {
+                per_second: 0.5,
+                burst: 1
+            }))
+        );
+        assert_eq!(
+            RateLimit::from_parts(12.2, 0),
+            Ok(Some(RateLimit {
+                per_second: 12.2,
+                burst: 13
+            }))
+        );
+        for bad in [-0.5, f64::NAN, f64::INFINITY, 1e7] {
+            assert!(RateLimit::from_parts(bad, 1).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn snapshot_json_round_trip_keeps_hashes_and_secrets() {

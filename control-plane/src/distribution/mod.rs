@@ -4,6 +4,7 @@
 //! HMAC keys (docs/actions.md, "Distribution").
 
 pub(crate) mod messages;
+pub mod presence;
 pub(crate) mod service;
 pub(crate) mod sessions;
 pub(crate) mod state;
@@ -19,6 +20,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use presence::{PgPresenceStore, Presence};
 pub(crate) use service::{DistributionService, StreamSettings};
 pub(crate) use sessions::{DistributionMetrics, Sessions};
 pub(crate) use state::ConfigState;
@@ -29,6 +31,7 @@ pub(crate) use watcher::{ConfigStore, WatcherConfig};
 pub(crate) struct Distribution {
     state: watch::Receiver<Option<Arc<ConfigState>>>,
     sessions: Arc<Sessions>,
+    presence: Arc<Presence>,
     shutdown: CancellationToken,
 }
 
@@ -61,8 +64,14 @@ impl Distribution {
         Self {
             state,
             sessions,
+            presence: Presence::new(),
             shutdown,
         }
+    }
+
+    /// The fleet count of this replica's INGEST streams; run it with [`Presence::run`].
+    pub fn presence(&self) -> Arc<Presence> {
+        self.presence.clone()
     }
 
     /// The gRPC service.
@@ -75,6 +84,7 @@ impl Distribution {
         ConfigDistributionServiceServer::new(DistributionService {
             state: self.state.clone(),
             sessions: self.sessions.clone(),
+            presence: self.presence.clone(),
             settings,
             auth,
             failed,

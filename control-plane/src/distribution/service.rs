@@ -11,7 +11,7 @@ use futures::Stream;
 use gateway_proto::v1::config_distribution_service_server::ConfigDistributionService;
 use gateway_proto::v1::{
     control_plane_message, data_plane_message, ControlPlaneMessage, DataPlaneMessage, Delta,
-    Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk,
+    FleetShare, Heartbeat, Hello, ListDataPlanesRequest, ListDataPlanesResponse, SnapshotChunk,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::messages;
+use super::presence::{FleetKey, FleetView, Presence, PresenceGuard};
 use super::sessions::{SessionGuard, Sessions};
 use super::state::{ConfigState, Plan, PlaneRole, Scope};
 use crate::api::serve;
@@ -48,6 +49,7 @@ impl Default for StreamSettings {
 pub struct DistributionService {
     pub(super) state: watch::Receiver<Option<Arc<ConfigState>>>,
     pub(super) sessions: Arc<Sessions>,
+    pub(super) presence: Arc<Presence>,
     pub(super) settings: StreamSettings,
     pub(super) auth: Authenticator,
     pub(super) failed: Arc<crate::failed_triggers::FailedTriggers>,
@@ -95,8 +97,21 @@ impl DistributionService {
             workspace_id: caller.workspace_id,
             role,
         };
+        // INGEST planes count towards their scope's fleet and are told its size (rate-limit shares).
+        let fleet = (role == PlaneRole::Ingest).then(|| Fleet {
+            view: self.presence.view(),
+            guard: self.presence.join(
+                FleetKey {
+                    organization_id: caller.organization_id,
+                    workspace_id: caller.workspace_id,
+                },
+                &hello.data_plane_id,
+            ),
+            sent: None,
+        });
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
+            fleet,
             guard: self.sessions.open(&hello.data_plane_id, peer, &scope),
             out: tx,
             state: self.state.clone(),
@@ -168,7 +183,15 @@ struct Outstanding {
     committed_at_ms: i64,
 }
 
+/// An INGEST stream's place in the fleet count, and the size last sent to it.
+struct Fleet {
+    view: watch::Receiver<Arc<FleetView>>,
+    guard: PresenceGuard,
+    sent: Option<u32>,
+}
+
 struct Session {
+    fleet: Option<Fleet>,
     guard: SessionGuard,
     out: mpsc::Sender<Result<ControlPlaneMessage, Status>>,
     state: watch::Receiver<Option<Arc<ConfigState>>>,
@@ -231,6 +254,16 @@ impl Session {
             self.guard.acked(known, 0, 0);
         }
         self.send_update(&first).await?;
+        if let Some(fleet) = &mut self.fleet {
+            // The first size sent includes this stream unless counting takes longer than a moment.
+            let generation = fleet.guard.generation;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                fleet.view.wait_for(|v| v.generation >= generation),
+            )
+            .await;
+        }
+        self.send_fleet_share().await?;
 
         let idle = self.settings.heartbeat * 3;
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
@@ -265,6 +298,12 @@ impl Session {
                         }
                     }
                 }
+                Ok(()) = async {
+                    match &mut self.fleet {
+                        Some(f) => f.view.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.send_fleet_share().await?,
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > idle {
                         tracing::warn!("data plane silent for three heartbeats; closing its stream");
@@ -277,6 +316,22 @@ impl Session {
                 _ = shutdown.cancelled() => return Err(End::Closed),
             }
         }
+    }
+
+    /// Tells an INGEST plane its fleet's size when it is new to it.
+    async fn send_fleet_share(&mut self) -> Result<(), End> {
+        let Some(fleet) = &mut self.fleet else {
+            return Ok(());
+        };
+        let planes = fleet.view.borrow_and_update().planes(&fleet.guard.key);
+        if fleet.sent == Some(planes) {
+            return Ok(());
+        }
+        fleet.sent = Some(planes);
+        self.send(control_plane_message::Kind::FleetShare(FleetShare {
+            planes,
+        }))
+        .await
     }
 
     /// Ends the stream (UNAUTHENTICATED, TOKEN_REVOKED) when `state` knows the stream's API token

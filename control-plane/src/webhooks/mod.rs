@@ -3,6 +3,7 @@
 //! [`secrets`], rows in [`store`], and param resolution in [`resolve`].
 
 mod credentials;
+pub(crate) mod rate_limit;
 mod registrations;
 pub(crate) mod resolve;
 pub(crate) mod secrets;

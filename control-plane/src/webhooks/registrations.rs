@@ -10,7 +10,7 @@ use gateway_shared::{TriggerState, TriggerType};
 
 use super::secrets::SecretValue;
 use super::store::{self, WebhookRow};
-use super::{name_taken, resolve, validate, Webhooks};
+use super::{name_taken, rate_limit, resolve, validate, Webhooks};
 use crate::api::Page;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
@@ -37,6 +37,7 @@ impl Webhooks {
         })?;
         let path = validate::correlation_path(&req.correlation_key_path)?;
         let replay_window = validate::replay_window(req.replay_window_seconds)?;
+        let limit = rate_limit::on_create(req.rate_limit_per_second, req.rate_limit_burst)?;
         let template = req
             .provider_secret
             .as_ref()
@@ -78,6 +79,8 @@ impl Webhooks {
                             .eq(sealed.as_ref().map(|s| &s.resolved)),
                         webhooks::secret_param_refs
                             .eq(sealed.as_ref().map(|s| s.refs.clone()).unwrap_or_default()),
+                        webhooks::rate_limit_per_second.eq(limit.per_second),
+                        webhooks::rate_limit_burst.eq(limit.burst),
                     ))
                     .returning(WebhookRow::as_returning())
                     .get_result(conn)
@@ -183,8 +186,15 @@ impl Webhooks {
                         ));
                     }
                 }
+                let limit = rate_limit::on_update(
+                    current.rate_limit(),
+                    req.rate_limit_per_second,
+                    req.rate_limit_burst,
+                )?;
                 let row: WebhookRow = diesel::update(webhooks::table.find(id))
                     .set((
+                        webhooks::rate_limit_per_second.eq(limit.per_second),
+                        webhooks::rate_limit_burst.eq(limit.burst),
                         webhooks::name.eq(req.name.clone().unwrap_or(current.name.clone())),
                         webhooks::description.eq(req.description.clone().unwrap_or(current.description.clone())),
                         webhooks::correlation_key_path.eq(path.clone().unwrap_or(current.correlation_key_path.clone())),

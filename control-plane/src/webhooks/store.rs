@@ -47,6 +47,8 @@ pub(crate) struct WebhookRow {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub replay_window_seconds: i32,
+    pub rate_limit_per_second: Option<f64>,
+    pub rate_limit_burst: Option<i32>,
 }
 
 impl std::fmt::Debug for WebhookRow {
@@ -85,8 +87,17 @@ impl WebhookRow {
         )?)
     }
 
+    /// The stored rate limit.
+    pub fn rate_limit(&self) -> super::rate_limit::Stored {
+        super::rate_limit::Stored {
+            per_second: self.rate_limit_per_second,
+            burst: self.rate_limit_burst,
+        }
+    }
+
     /// The API view.
     pub fn to_proto(&self, binding_count: u32) -> ApiResult<pb::Webhook> {
+        let (rate_limit_per_second, rate_limit_burst) = self.rate_limit().to_proto();
         Ok(pb::Webhook {
             id: self.id.to_string(),
             app: Some(self.scope().to_proto()),
@@ -102,6 +113,8 @@ impl WebhookRow {
             binding_count,
             created_at: Some(timestamp(self.created_at)),
             updated_at: Some(timestamp(self.updated_at)),
+            rate_limit_per_second,
+            rate_limit_burst,
         })
     }
 }

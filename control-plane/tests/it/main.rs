@@ -10,6 +10,8 @@ mod foundation;
 mod oidc;
 mod params;
 mod pg_tls;
+mod presence;
+mod rate_limits;
 mod signals;
 mod snapshot;
 mod streams;

@@ -36,6 +36,8 @@ pub trait ConfigSink: Send + Sync + 'static {
     fn role(&self) -> DataPlaneRole {
         DataPlaneRole::Ingest
     }
+    /// INGEST planes: `planes` planes (this one included) share the webhooks' rate limits.
+    fn fleet_share(&self, _planes: u32) {}
     /// DISPATCH planes: replaces the actions and HMAC keys; `Err` keeps the current ones.
     fn apply_dispatch_snapshot(&self, _snapshot: DispatchSnapshot) -> Result<(), String> {
         Err("this plane does not serve actions".into())
@@ -279,6 +281,14 @@ async fn session(
                 apply::on_chunk(chunk, &mut assembly, sink)
             }
             Some(control_plane_message::Kind::Delta(delta)) => Some(apply::on_delta(delta, sink)),
+            Some(control_plane_message::Kind::FleetShare(share)) => {
+                tracing::info!(
+                    planes = share.planes,
+                    "rate limits shared with this many data planes"
+                );
+                sink.fleet_share(share.planes);
+                None
+            }
             Some(control_plane_message::Kind::Heartbeat(_)) | None => None,
         };
         if let Some(answer) = answer {

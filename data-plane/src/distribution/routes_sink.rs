@@ -69,6 +69,10 @@ impl ConfigSink for RoutesSink {
         Ok(())
     }
 
+    fn fleet_share(&self, planes: u32) {
+        self.routes.set_fleet_planes(planes);
+    }
+
     fn snapshot(&self) -> ConfigSnapshot {
         match self.lock_mirror() {
             Some(m) => ConfigSnapshot {

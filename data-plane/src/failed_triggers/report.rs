@@ -110,6 +110,7 @@ pub(super) mod tests {
             has_resume: false,
             include_raw_body: false,
             replay_window: None,
+            rate_limiter: None,
         }
     }
 

@@ -7,6 +7,7 @@ mod distribution;
 mod failed_trigger_flood;
 mod failed_triggers;
 mod faults;
+mod rate_limits;
 mod registration;
 mod rotation;
 mod support;
