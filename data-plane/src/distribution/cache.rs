@@ -9,6 +9,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -37,6 +39,16 @@ pub enum CacheError {
     /// The decrypted content is not a snapshot.
     #[error("snapshot cache content is invalid: {0}")]
     Content(String),
+    /// A snapshot older than one this cache already served or stored is not written over it.
+    #[error(
+        "not caching version {offered}: version {cached} is already cached (delete the file if the control plane's versions went back, e.g. after a database restore)"
+    )]
+    Older {
+        /// The version already cached.
+        cached: u64,
+        /// The version that was offered.
+        offered: u64,
+    },
 }
 
 /// An encrypted snapshot file.
@@ -44,6 +56,8 @@ pub enum CacheError {
 pub struct SnapshotCache {
     path: PathBuf,
     key: Zeroizing<[u8; 32]>,
+    /// The highest version loaded from or written to the file (shared by clones).
+    newest: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SnapshotCache {
@@ -64,6 +78,7 @@ impl SnapshotCache {
         Self {
             path: path.into(),
             key,
+            newest: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -141,7 +156,11 @@ impl SnapshotCache {
     /// Reads the cache; `Ok(None)` when there is no file.
     pub fn load(&self) -> Result<Option<ConfigSnapshot>, CacheError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => self.open(&bytes).map(Some),
+            Ok(bytes) => {
+                let snapshot = self.open(&bytes)?;
+                self.newest.fetch_max(snapshot.version, Ordering::SeqCst);
+                Ok(Some(snapshot))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -149,7 +168,16 @@ impl SnapshotCache {
 
     /// Writes the cache atomically (temporary file, fsync, rename, fsync of the folder). Blocking: call
     /// it from `spawn_blocking`.
+    /// A snapshot older than one already loaded or stored is refused ([`CacheError::Older`]), so a
+    /// stale control-plane replica cannot roll the cold-start config back.
     pub fn store(&self, snapshot: &ConfigSnapshot) -> Result<(), CacheError> {
+        let cached = self.newest.load(Ordering::SeqCst);
+        if snapshot.version < cached {
+            return Err(CacheError::Older {
+                cached,
+                offered: snapshot.version,
+            });
+        }
         let bytes = self.seal(snapshot)?;
         let dir = self
             .path
@@ -178,6 +206,7 @@ impl SnapshotCache {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
+        self.newest.fetch_max(snapshot.version, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -264,5 +293,43 @@ mod tests {
             .load()
             .expect("missing file is not an error")
             .is_none());
+    }
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_cached_one() {
+        let dir =
+            std::env::temp_dir().join(format!("gw-cache-older-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join("snapshot.bin");
+        let at = |version| ConfigSnapshot {
+            version,
+            ..snapshot()
+        };
+        let cache = SnapshotCache::new(&path, "token");
+        cache.store(&at(5)).expect("first write");
+        assert!(matches!(
+            cache.store(&at(3)),
+            Err(CacheError::Older {
+                cached: 5,
+                offered: 3
+            })
+        ));
+        cache.store(&at(5)).expect("the same version again");
+        // A new process knows what the file holds once it has loaded it.
+        let restarted = SnapshotCache::new(&path, "token");
+        assert_eq!(restarted.load().expect("load").map(|s| s.version), Some(5));
+        assert!(matches!(
+            restarted.clone().store(&at(4)),
+            Err(CacheError::Older { .. })
+        ));
+        assert_eq!(restarted.load().expect("load").map(|s| s.version), Some(5));
+        restarted.store(&at(6)).expect("a newer one");
+        assert_eq!(
+            SnapshotCache::new(&path, "token")
+                .load()
+                .expect("load")
+                .map(|s| s.version),
+            Some(6)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
