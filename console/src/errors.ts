@@ -66,6 +66,8 @@ const REASONS: Record<string, string> = {
   HMAC_KEY_MISSING: "The app has no active HMAC key. Create one first.",
   ACTION_NOT_FOUND: "This action does not exist (or is outside your scope).",
   HMAC_KEY_NOT_FOUND: "This HMAC key does not exist.",
+  WEBHOOK_RATE_LIMIT_INVALID: "The rate limit or burst is out of range (a burst needs a rate).",
+  WEBHOOK_REPLAY_WINDOW_INVALID: "The replay window must be between 0 and 86400 seconds.",
   CONFIG_PARAM_NOT_SECRET:
     "Provider secrets may only use SECRET params, and a SECRET param a provider secret uses cannot become a VALUE.",
   TOKEN_REVOKED: "Your API token was revoked. Sign in with another one.",
@@ -111,6 +113,7 @@ const DETAILED = new Set([
   "ACTION_URL_FORBIDDEN",
   "INVALID_JSON_SCHEMA",
   "CONFIG_PARAM_NOT_SECRET",
+  "WEBHOOK_RATE_LIMIT_INVALID",
   "FAILED_TRIGGER_UNVERIFIED",
 ]);
 

@@ -280,6 +280,29 @@ describe("console", () => {
     await ui.screenshots("data-sources");
   });
 
+  it("sets a rate limit and a replay window in Edit, and shows an out-of-range one in words", STEP, async () => {
+    await open("Data Sources");
+    await page.getByRole("button", { name: `Edit ${name}` }).click();
+    const dialog = page.getByRole("dialog", { name: `Edit ${name}` });
+    await dialog.getByLabel("Burst").fill("5");
+    await dialog.getByLabel("Replay window (seconds)").fill("90000");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.locator('.error[role=alert][data-reason="WEBHOOK_REPLAY_WINDOW_INVALID"]').waitFor();
+    await dialog.getByLabel("Rate limit (requests per second, for the whole fleet)").fill("25");
+    await dialog.getByLabel("Replay window (seconds)").fill("300");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.waitFor({ state: "detached" });
+    const listed = await stack.api.webhooks.listWebhooks({
+      app: { organizationId: stack.organizationId, ...app },
+    });
+    const saved = listed.webhooks.find((w) => w.name === name);
+    assert.deepEqual(
+      [saved.rateLimitPerSecond, saved.rateLimitBurst, saved.replayWindowSeconds],
+      [25, 5, 300],
+    );
+    await ui.assertClean();
+  });
+
   it("keeps SECRET config params write-only", STEP, async () => {
     await open("Config Params");
     await page.getByLabel("Name", { exact: true }).fill("slackSigning");

@@ -62,6 +62,65 @@ function NameField(props: { id: string; value: string; onInput: (v: string) => v
   );
 }
 
+/** Rate limit, burst and replay window as the form edits them (text, so empty means none). */
+interface Limits {
+  rate: string;
+  burst: string;
+  replay: string;
+}
+
+function limitsOf(w?: Webhook): Limits {
+  const text = (n: number | undefined) => (n ? String(n) : "");
+  return { rate: text(w?.rateLimitPerSecond), burst: text(w?.rateLimitBurst), replay: text(w?.replayWindowSeconds) };
+}
+
+/** The numbers of `l`, empty fields as 0 (none); `null` when one is not a number. */
+function parseLimits(l: Limits): { rate: number; burst: number; replay: number } | null {
+  const num = (t: string) => (t.trim() === "" ? 0 : Number(t));
+  const v = { rate: num(l.rate), burst: num(l.burst), replay: num(l.replay) };
+  return [v.rate, v.burst, v.replay].every((n) => Number.isFinite(n) && n >= 0) ? v : null;
+}
+
+function LimitFields(props: { prefix: string; value: Limits; onChange: (l: Limits) => void }) {
+  const { prefix, value, onChange } = props;
+  return (
+    <fieldset class="field">
+      <legend>Protection (optional)</legend>
+      <label for={`${prefix}-rate`}>Rate limit (requests per second, for the whole fleet)</label>
+      <input
+        id={`${prefix}-rate`}
+        inputMode="decimal"
+        value={value.rate}
+        aria-describedby={`${prefix}-rate-hint`}
+        onInput={(e) => onChange({ ...value, rate: e.currentTarget.value })}
+      />
+      <span id={`${prefix}-rate-hint`} class="hint">
+        Empty = no limit. Callers over it get 429 with Retry-After; only callers with the API key count.
+      </span>
+      <label for={`${prefix}-burst`}>Burst</label>
+      <input
+        id={`${prefix}-burst`}
+        inputMode="numeric"
+        value={value.burst}
+        onInput={(e) => onChange({ ...value, burst: e.currentTarget.value })}
+      />
+      <label for={`${prefix}-replay`}>Replay window (seconds)</label>
+      <input
+        id={`${prefix}-replay`}
+        inputMode="numeric"
+        value={value.replay}
+        aria-describedby={`${prefix}-replay-hint`}
+        onInput={(e) => onChange({ ...value, replay: e.currentTarget.value })}
+      />
+      <span id={`${prefix}-replay-hint`} class="hint">
+        A delivery repeated within it is answered with the original event id and not published again (up to 86400).
+      </span>
+    </fieldset>
+  );
+}
+
+const BAD_LIMITS = { text: "Rate limit, burst and replay window must be numbers (or empty).", reason: "LIMITS_FORM", metadata: {} };
+
 function CreateForm(props: AppProps & { onDone: () => void; onCancel: () => void }) {
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
@@ -69,6 +128,7 @@ function CreateForm(props: AppProps & { onDone: () => void; onCancel: () => void
   const [secrets, setSecrets] = useState<Secrets>({});
   const [path, setPath] = useState("");
   const [raw, setRaw] = useState(false);
+  const [limits, setLimits] = useState<Limits>(limitsOf());
   const { busy, error, setError, run } = useAction();
   return (
     <form
@@ -78,6 +138,11 @@ function CreateForm(props: AppProps & { onDone: () => void; onCancel: () => void
         e.preventDefault();
         if (nameProblem(name)) {
           setError({ text: `The name is not valid: ${nameProblem(name)}`, reason: "NAME_RULE", metadata: {} });
+          return;
+        }
+        const parsed = parseLimits(limits);
+        if (!parsed) {
+          setError(BAD_LIMITS);
           return;
         }
         const hasSecret = secretFields(provider).some((f) => (secrets[f.key] ?? "") !== "");
@@ -90,6 +155,9 @@ function CreateForm(props: AppProps & { onDone: () => void; onCancel: () => void
             correlationKeyPath: path,
             includeRawBody: raw,
             providerSecret: hasSecret ? { ...secrets } : undefined,
+            rateLimitPerSecond: parsed.rate,
+            rateLimitBurst: parsed.burst,
+            replayWindowSeconds: parsed.replay,
           }),
         );
         if (done) props.onDone();
@@ -134,6 +202,7 @@ function CreateForm(props: AppProps & { onDone: () => void; onCancel: () => void
         <input type="checkbox" checked={raw} onChange={(e) => setRaw(e.currentTarget.checked)} /> Also carry the raw body
         (base64) in the Kafka event
       </label>
+      <LimitFields prefix="new" value={limits} onChange={setLimits} />
       <ErrorNote error={error} />
       <div class="buttons">
         <button type="submit" class="primary" disabled={busy}>
@@ -152,12 +221,19 @@ function EditDialog({ webhook, onClose }: { webhook: Webhook; onClose: (changed:
   const [description, setDescription] = useState(webhook.description);
   const [path, setPath] = useState(webhook.correlationKeyPath);
   const [raw, setRaw] = useState(webhook.includeRawBody);
-  const { busy, error, run } = useAction();
+  const [limits, setLimits] = useState<Limits>(limitsOf(webhook));
+  const { busy, error, setError, run } = useAction();
   return (
     <Dialog title={`Edit ${webhook.name}`} onClose={() => onClose(false)}>
       <form
         onSubmit={async (e) => {
           e.preventDefault();
+          const parsed = parseLimits(limits);
+          const before = parseLimits(limitsOf(webhook));
+          if (!parsed || !before) {
+            setError(BAD_LIMITS);
+            return;
+          }
           const ok = await run(() =>
             // Only what changed is sent (absent fields stay as they are).
             webhooks.updateWebhook({
@@ -166,6 +242,10 @@ function EditDialog({ webhook, onClose }: { webhook: Webhook; onClose: (changed:
               description: description !== webhook.description ? description : undefined,
               correlationKeyPath: path !== webhook.correlationKeyPath ? path : undefined,
               includeRawBody: raw !== webhook.includeRawBody ? raw : undefined,
+              rateLimitPerSecond: parsed.rate !== before.rate ? parsed.rate : undefined,
+              // A burst is only meaningful with a rate; clearing the rate clears it too.
+              rateLimitBurst: parsed.rate > 0 && parsed.burst !== before.burst ? parsed.burst : undefined,
+              replayWindowSeconds: parsed.replay !== before.replay ? parsed.replay : undefined,
             }),
           );
           if (ok) onClose(true);
@@ -184,6 +264,7 @@ function EditDialog({ webhook, onClose }: { webhook: Webhook; onClose: (changed:
         <label class="check">
           <input type="checkbox" checked={raw} onChange={(e) => setRaw(e.currentTarget.checked)} /> Carry the raw body
         </label>
+        <LimitFields prefix="edit" value={limits} onChange={setLimits} />
         <ErrorNote error={error} />
         <div class="buttons">
           <button type="submit" class="primary" disabled={busy}>
