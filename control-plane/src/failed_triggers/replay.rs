@@ -31,6 +31,20 @@ pub struct Replayer {
     deadline: Duration,
 }
 
+/// The producer's `message.max.bytes`: room for the largest record a replay can build — the
+/// longest payload kept, its base64 copy (`include_raw_body`), the stored headers as JSON (at most
+/// [`super::report::MAX_STORED_HEADER_BYTES`], each byte at most 6 once escaped) and the envelope —
+/// and never below librdkafka's default. The topic's own `max.message.bytes` must be as large
+/// (docs/control-plane.md, "Failed triggers").
+fn replay_message_max_bytes(max_payload_bytes: usize) -> usize {
+    let raw_body = max_payload_bytes.div_ceil(3).saturating_mul(4);
+    max_payload_bytes
+        .saturating_add(raw_body)
+        .saturating_add(super::report::MAX_STORED_HEADER_BYTES.saturating_mul(6))
+        .saturating_add(16 * 1024)
+        .max(1_000_000)
+}
+
 impl Replayer {
     /// Creates the producer when Kafka is configured (no network I/O yet: librdkafka connects in
     /// the background). Called at start-up, never on a request.
@@ -45,6 +59,10 @@ impl Replayer {
         cc.set("bootstrap.servers", bootstrap)
             .set("acks", "all")
             .set("enable.idempotence", "true")
+            .set(
+                "message.max.bytes",
+                replay_message_max_bytes(args.failed_trigger_max_payload_bytes).to_string(),
+            )
             // librdkafka gives up at the same deadline the RPC waits, so a replay answered
             // UNAVAILABLE is not written later.
             .set(

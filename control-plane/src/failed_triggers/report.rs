@@ -30,6 +30,9 @@ const MAX_HEADERS: usize = 100;
 const MAX_VALUES_PER_HEADER: usize = 16;
 const MAX_HEADER_NAME: usize = 256;
 const MAX_HEADER_VALUE: usize = 4096;
+/// The most header bytes a stored failed trigger holds (names and values).
+pub(super) const MAX_STORED_HEADER_BYTES: usize =
+    MAX_HEADERS * (MAX_HEADER_NAME + MAX_HEADER_VALUE);
 
 /// At most `max` bytes of `text` (cut on a character boundary), without NUL characters, which
 /// Postgres text and jsonb columns refuse.

@@ -814,3 +814,56 @@ async fn unverified_failed_triggers_are_never_replayed_even_with_force() {
         Some(published.event_id.as_str())
     );
 }
+
+/// A kept payload over librdkafka's default `message.max.bytes` (1,000,000) is replayed: the replay
+/// producer is sized for the longest payload the control plane keeps.
+#[tokio::test]
+async fn a_payload_over_a_megabyte_is_replayed() {
+    let bootstrap = gateway_testkit::kafka_bootstrap();
+    let topic = gateway_testkit::unique_topic("replay-big").await;
+    let cp = TestControlPlane::start_with(|c| {
+        c.failed_triggers.failed_trigger_max_payload_bytes = 2 << 20;
+        c.failed_triggers.kafka_bootstrap = Some(bootstrap.to_owned());
+        c.failed_triggers.kafka_topic = topic.clone();
+    })
+    .await;
+    let channel = cp.channel().await;
+    let admin = clients(&channel, BOOTSTRAP_TOKEN).await;
+    let a = app(cp.org);
+    let wh = create(&admin, &a, "replay-big", pb::Provider::Generic).await;
+    crate::triggers::bind_start(&admin, &a, "orders-process", &wh.id).await;
+    admin
+        .triggers
+        .clone()
+        .activate_trigger(pb::ActivateTriggerRequest {
+            webhook_id: wh.id.clone(),
+        })
+        .await
+        .expect("activated");
+    let mut big = report(&wh, chrono::Utc::now(), "BROKER_UNAVAILABLE", 503);
+    let blob = "x".repeat(1_500_000);
+    big.payload = format!(r#"{{"blob":"{blob}"}}"#).into_bytes();
+    big.payload_size = big.payload.len() as u64;
+    let mut dp = data_plane(&cp, &admin).await;
+    send(&mut dp, vec![big.clone()]).await;
+    let replayed = admin
+        .triggers
+        .clone()
+        .replay_failed_trigger(pb::ReplayFailedTriggerRequest {
+            id: big.report_id.clone(),
+            force: false,
+        })
+        .await
+        .expect("a 1.5 MB payload is replayed")
+        .into_inner();
+    let records = gateway_testkit::consume(bootstrap, &topic, 1, Duration::from_secs(30)).await;
+    let v: serde_json::Value =
+        serde_json::from_str(&gateway_testkit::payload_text(&records[0])).expect("json envelope");
+    assert_eq!(v["eventId"], replayed.event_id.as_str());
+    assert_eq!(
+        v["webhookMessage"]["payload"]["blob"]
+            .as_str()
+            .map(str::len),
+        Some(blob.len())
+    );
+}
