@@ -732,15 +732,7 @@ async fn unverified_failed_triggers_are_never_replayed_even_with_force() {
     let admin = clients(&channel, BOOTSTRAP_TOKEN).await;
     let a = app(cp.org);
     let wh = create(&admin, &a, "unverified", pb::Provider::Generic).await;
-    crate::triggers::bind_start(&admin, &a, "orders-process", &wh.id).await;
-    admin
-        .triggers
-        .clone()
-        .activate_trigger(pb::ActivateTriggerRequest {
-            webhook_id: wh.id.clone(),
-        })
-        .await
-        .expect("activated");
+    crate::triggers::bind_and_activate(&admin, &a, "orders-process", &wh.id).await;
     let now = chrono::Utc::now();
     let unverified: Vec<pb::FailedTriggerReport> = [
         ("SIGNATURE_INVALID", 401),
@@ -831,15 +823,7 @@ async fn a_payload_over_a_megabyte_is_replayed() {
     let admin = clients(&channel, BOOTSTRAP_TOKEN).await;
     let a = app(cp.org);
     let wh = create(&admin, &a, "replay-big", pb::Provider::Generic).await;
-    crate::triggers::bind_start(&admin, &a, "orders-process", &wh.id).await;
-    admin
-        .triggers
-        .clone()
-        .activate_trigger(pb::ActivateTriggerRequest {
-            webhook_id: wh.id.clone(),
-        })
-        .await
-        .expect("activated");
+    crate::triggers::bind_and_activate(&admin, &a, "orders-process", &wh.id).await;
     let mut big = report(&wh, chrono::Utc::now(), "BROKER_UNAVAILABLE", 503);
     let blob = "x".repeat(1_500_000);
     big.payload = format!(r#"{{"blob":"{blob}"}}"#).into_bytes();

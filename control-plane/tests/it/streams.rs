@@ -132,15 +132,7 @@ async fn revoking_a_data_plane_token_ends_its_open_stream_and_only_that_one() {
     // The other plane's stream carries on: a config change still reaches it.
     let a = app(cp.org);
     let wh = create(&admin, &a, "after-revocation", pb::Provider::Generic).await;
-    crate::triggers::bind_start(&admin, &a, "p", &wh.id).await;
-    admin
-        .triggers
-        .clone()
-        .activate_trigger(pb::ActivateTriggerRequest {
-            webhook_id: wh.id.clone(),
-        })
-        .await
-        .expect("activated");
+    crate::triggers::bind_and_activate(&admin, &a, "p", &wh.id).await;
     tokio::time::timeout(WITHIN, async {
         loop {
             let m = kept

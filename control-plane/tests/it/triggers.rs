@@ -31,6 +31,18 @@ pub async fn bind_start(c: &Clients, a: &pb::AppRef, process: &str, webhook_id: 
         .expect("bindings committed");
 }
 
+/// Commits one START binding of `webhook_id` in process `process` and activates the trigger.
+pub async fn bind_and_activate(c: &Clients, a: &pb::AppRef, process: &str, webhook_id: &str) {
+    bind_start(c, a, process, webhook_id).await;
+    c.triggers
+        .clone()
+        .activate_trigger(pb::ActivateTriggerRequest {
+            webhook_id: webhook_id.into(),
+        })
+        .await
+        .expect("activated");
+}
+
 #[derive(QueryableByName, Debug, PartialEq)]
 struct Change {
     #[diesel(sql_type = BigInt)]

@@ -11,7 +11,7 @@ use data_plane::dispatch::{DispatchDelta, DispatchSnapshot};
 use gateway_proto::v1::{ActionRoute, HmacKeyRoute};
 use gateway_shared::{AppId, OrganizationId, WorkspaceId};
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::Message;
@@ -173,19 +173,7 @@ impl From<OwnedMessage> for Result {
     fn from(m: OwnedMessage) -> Self {
         let value =
             serde_json::from_slice(m.payload().unwrap_or_default()).expect("result is JSON");
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_owned(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let headers = crate::support::record_headers(&m);
         Result { value, headers }
     }
 }
