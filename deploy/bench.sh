@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The benchmark of issue #8, one command: installs what is missing, builds --release, starts a
+# The benchmarks of docs/benchmarks.md, one command: installs what is missing, builds --release, starts a
 # throwaway Postgres and tansu broker (deploy/services.sh), runs every scenario side by side with its
 # baseline, prints the table and rewrites the results section of docs/benchmarks.md.
 #
 #   deploy/bench.sh
 #
 # Knobs (environment): BENCH_DURATION_SECS (5) and BENCH_WARMUP_SECS (2) per HTTP scenario and round, BENCH_ROUNDS (3), BENCH_LINGER_MS (1),
-# BENCH_CONCURRENCY (32), BENCH_CHANGES (100 commits per data-plane count), BENCH_WEBHOOKS (100000),
+# BENCH_CONCURRENCY (32), BENCH_CHANGES (100 commits per data-plane count), BENCH_WEBHOOKS (1000000; the config targets are set at a million, a lower value is a quick run),
 # BENCH_ONLY (comma-separated HTTP scenario names, e.g. dp-generic-1k,fwd-1k), BENCH_DOCS=0 to leave the
 # docs alone. Logs and JSON results stay in .bench/ (git-ignored).
 set -euo pipefail
@@ -45,14 +45,19 @@ TXT
 say "HTTP scenarios (${BENCH_ROUNDS:-3} rounds, ${BENCH_DURATION_SECS:-5} s each after ${BENCH_WARMUP_SECS:-2} s warm-up)…"
 "$bin/gateway-bench" http --data-plane-bin "$bin/data-plane" --work-dir "$work" --out "$work/http.json" \
   ${BENCH_ONLY:+--only "$BENCH_ONLY"}
-say "config distribution…"
+export BENCH_WEBHOOKS=${BENCH_WEBHOOKS:-1000000}
+say "config distribution (${BENCH_WEBHOOKS} webhooks)…"
 "$bin/gateway-bench" distribution --control-plane-bin "$bin/control-plane" --data-plane-bin "$bin/data-plane" \
   --work-dir "$work" --out "$work/distribution.json"
 
-say "step 5 + envelope cost in process…"
+say "step 6 + envelope cost in process…"
 "$bin/gateway-bench" envelope-cost --out "$work/envelope.json"
+
+say "allocations per request, in process…"
+"$bin/gateway-bench" allocations --work-dir "$work" --out "$work/allocations.json"
 
 docs=()
 [ "${BENCH_DOCS:-1}" = 0 ] || docs=(--docs "$root/docs/benchmarks.md")
 "$bin/gateway-bench" report --http "$work/http.json" --distribution "$work/distribution.json" \
-  --machine "$work/machine.txt" --envelope "$work/envelope.json" "${docs[@]}"
+  --machine "$work/machine.txt" --envelope "$work/envelope.json" \
+  --allocations "$work/allocations.json" "${docs[@]}"

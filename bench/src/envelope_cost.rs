@@ -1,7 +1,9 @@
 //! Prices step 5 + the envelope in process, single-threaded: the data plane's own functions
 //! (`decode_payload`, `Accepted::into_record`) next to a parse into a `serde_json::Value` tree (what
 //! step 5 did before it carried JSON bodies verbatim) and a hand-rolled reference that validates
-//! (`IgnoredAny`) and embeds the body (`RawValue`) with nothing else. Evidence for docs/benchmarks.md.
+//! (`IgnoredAny`) and embeds the body (`RawValue`) with nothing else; validation alone with serde_json
+//! and with sonic-rs (a SIMD parser, measured before any switch); and step 7's correlation lookup on
+//! a RESUME body, through a tree and on the text. Evidence for docs/benchmarks.md.
 
 use std::time::Instant;
 
@@ -14,7 +16,9 @@ use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::load::json_body;
+use gateway_shared::CorrelationPath;
+
+use crate::load::{json_body, resume_body};
 
 /// µs per request of each way, for one body size.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -27,6 +31,19 @@ pub struct Cost {
     pub parse_us: f64,
     /// Validate with `IgnoredAny`, serialize an envelope that embeds the `RawValue` (µs).
     pub raw_us: f64,
+    /// Validation alone, serde_json (`&RawValue`, what step 6 does) (µs).
+    #[serde(default)]
+    pub validate_serde_us: f64,
+    /// Validation alone, sonic-rs (SIMD; `from_slice` into `IgnoredAny`) (µs).
+    #[serde(default)]
+    pub validate_sonic_us: f64,
+    /// Step 7 on a RESUME body of this size (path 4 deep, after the large array): a `Value` tree
+    /// and `resolve` (what step 7 did before) (µs).
+    #[serde(default)]
+    pub resume_tree_us: f64,
+    /// The same lookup on the text (`resolve_json`, what step 7 does now) (µs).
+    #[serde(default)]
+    pub resume_text_us: f64,
 }
 
 fn route() -> Route {
@@ -121,6 +138,27 @@ pub fn measure() -> anyhow::Result<Vec<Cost>> {
                 std::hint::black_box(serde_json::to_vec(&env).map(|v| v.len()).ok());
             }
         });
+        let validate_serde_us = per_iter(iters, || {
+            std::hint::black_box(serde_json::from_slice::<&RawValue>(&body).is_ok());
+        });
+        let validate_sonic_us = per_iter(iters, || {
+            std::hint::black_box(sonic_rs::from_slice::<serde::de::IgnoredAny>(&body).is_ok());
+        });
+        let resume = resume_body(size);
+        let resume_text = std::str::from_utf8(&resume)?;
+        let path = CorrelationPath::parse(crate::http_suite::RESUME_PATH)?;
+        let want = Ok("ACC-0042".to_owned());
+        anyhow::ensure!(
+            path.resolve_json(resume_text) == want,
+            "the RESUME body does not hold its path"
+        );
+        let resume_tree_us = per_iter(iters, || {
+            let v: serde_json::Value = serde_json::from_str(resume_text).unwrap_or_default();
+            std::hint::black_box(path.resolve(&v).ok());
+        });
+        let resume_text_us = per_iter(iters, || {
+            std::hint::black_box(path.resolve_json(resume_text).ok());
+        });
         if let Some(e) = failed {
             anyhow::bail!("the data plane's envelope failed: {e}");
         }
@@ -129,6 +167,10 @@ pub fn measure() -> anyhow::Result<Vec<Cost>> {
             dom_us,
             parse_us,
             raw_us,
+            validate_serde_us,
+            validate_sonic_us,
+            resume_tree_us,
+            resume_text_us,
         });
     }
     Ok(out)

@@ -89,6 +89,9 @@ pub struct ScenarioResult {
     pub server: Server,
     /// Request body bytes.
     pub body_bytes: usize,
+    /// Concurrent connections of the load generator.
+    #[serde(default)]
+    pub concurrency: usize,
     /// Expected status.
     pub expect_status: u16,
     /// The median round (by requests/s).
@@ -110,15 +113,17 @@ pub struct HttpResults {
     pub scenarios: Vec<ScenarioResult>,
 }
 
-struct Scenario {
-    name: &'static str,
-    label: &'static str,
-    server: Server,
+pub(crate) struct Scenario {
+    pub(crate) name: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) server: Server,
     body: usize,
-    expect_status: u16,
+    pub(crate) expect_status: u16,
     webhook: Hook,
     /// Extra environment of the server (e.g. `RUST_LOG`).
-    env: Vec<(&'static str, String)>,
+    pub(crate) env: Vec<(&'static str, String)>,
+    /// Connections, when not the run's `--concurrency`.
+    pub(crate) concurrency: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -126,15 +131,23 @@ enum Hook {
     Generic,
     GenericWrongKey,
     Slack,
+    /// A GENERIC webhook with a RESUME binding: its correlation path is looked up in every body.
+    Resume,
 }
 
 const GENERIC_KEY: &str = "bench-generic-api-key-0123456789abcdef0123456";
 const SLACK_KEY: &str = "bench-slack-api-key-0123456789abcdef012345678";
 const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const RESUME_KEY: &str = "bench-resume-api-key-0123456789abcdef01234567";
+/// Four levels deep; [`load::resume_body`] puts it after the body's large `items` array.
+pub(crate) const RESUME_PATH: &str = "order.customer.account.id";
+/// More connections than the default, for the producer's batching under load.
+const HIGH_CONCURRENCY: usize = 256;
 
-struct Fixture {
+pub(crate) struct Fixture {
     generic: WebhookConfig,
     slack: WebhookConfig,
+    resume: WebhookConfig,
 }
 
 /// A webhook of `provider` with API key `key` and signing secret `secret`, one START binding.
@@ -198,7 +211,7 @@ fn slack_headers(body: &[u8]) -> anyhow::Result<Vec<(HeaderName, HeaderValue)>> 
     ])
 }
 
-fn scenarios() -> Vec<Scenario> {
+pub(crate) fn scenarios() -> Vec<Scenario> {
     let quiet = || vec![("RUST_LOG", "warn".to_owned())];
     vec![
         Scenario {
@@ -209,6 +222,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "dp-401-1k",
@@ -218,6 +232,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 401,
             webhook: Hook::GenericWrongKey,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "fwd-1k",
@@ -227,6 +242,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "dp-generic-1k",
@@ -236,6 +252,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "fwd-16k",
@@ -245,6 +262,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "dp-generic-16k",
@@ -254,6 +272,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "dp-slack-1k",
@@ -263,6 +282,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Slack,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "hyper-16k",
@@ -272,6 +292,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: vec![],
+            concurrency: None,
         },
         Scenario {
             name: "dp-401-1k-quiet",
@@ -281,6 +302,7 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 401,
             webhook: Hook::GenericWrongKey,
             env: quiet(),
+            concurrency: None,
         },
         Scenario {
             name: "dp-generic-1k-quiet",
@@ -290,23 +312,99 @@ fn scenarios() -> Vec<Scenario> {
             expect_status: 200,
             webhook: Hook::Generic,
             env: quiet(),
+            concurrency: None,
+        },
+        Scenario {
+            name: "dp-resume-16k",
+            label: "6. data plane RESUME, 16 KiB, correlation path 4 deep",
+            server: Server::DataPlane,
+            body: 16 * 1024,
+            expect_status: 200,
+            webhook: Hook::Resume,
+            env: vec![],
+            concurrency: None,
+        },
+        Scenario {
+            name: "fwd-1k-c256",
+            label: "3. forwarder, 1 KiB, 256 connections",
+            server: Server::Forwarder,
+            body: 1024,
+            expect_status: 200,
+            webhook: Hook::Generic,
+            env: vec![],
+            concurrency: Some(HIGH_CONCURRENCY),
+        },
+        Scenario {
+            name: "dp-generic-1k-c256",
+            label: "4. data plane GENERIC, 1 KiB, 256 connections",
+            server: Server::DataPlane,
+            body: 1024,
+            expect_status: 200,
+            webhook: Hook::Generic,
+            env: vec![],
+            concurrency: Some(HIGH_CONCURRENCY),
+        },
+        Scenario {
+            name: "fwd-16k-c256",
+            label: "3b. forwarder, 16 KiB, 256 connections",
+            server: Server::Forwarder,
+            body: 16 * 1024,
+            expect_status: 200,
+            webhook: Hook::Generic,
+            env: vec![],
+            concurrency: Some(HIGH_CONCURRENCY),
+        },
+        Scenario {
+            name: "dp-generic-16k-c256",
+            label: "4b. data plane GENERIC, 16 KiB, 256 connections",
+            server: Server::DataPlane,
+            body: 16 * 1024,
+            expect_status: 200,
+            webhook: Hook::Generic,
+            env: vec![],
+            concurrency: Some(HIGH_CONCURRENCY),
         },
     ]
+}
+
+/// The RESUME webhook: one START and one RESUME binding, correlation path [`RESUME_PATH`].
+fn resume_webhook() -> WebhookConfig {
+    let mut w = webhook(Provider::Generic, RESUME_KEY, None);
+    w.bindings.push(TriggerBinding {
+        trigger_type: TriggerType::ResumeProcess,
+        process_definition_id: "order-intake".into(),
+        node_id: "await-payment".into(),
+        process_correlation_key: Some("accountId".into()),
+        process_key: Some("payment".into()),
+    });
+    w.correlation_key_path = Some(RESUME_PATH.into());
+    w
+}
+
+/// The scenarios' webhooks, and the snapshot file holding them (for `--snapshot-file`).
+pub(crate) fn fixture(work_dir: &std::path::Path) -> anyhow::Result<(Fixture, PathBuf)> {
+    let fixture = Fixture {
+        generic: webhook(Provider::Generic, GENERIC_KEY, None),
+        slack: webhook(Provider::Slack, SLACK_KEY, Some(SLACK_SECRET)),
+        resume: resume_webhook(),
+    };
+    let snapshot = ConfigSnapshot {
+        version: 1,
+        webhooks: vec![
+            fixture.generic.clone(),
+            fixture.slack.clone(),
+            fixture.resume.clone(),
+        ],
+    };
+    let snapshot_file = work_dir.join("http-snapshot.json");
+    std::fs::write(&snapshot_file, serde_json::to_vec(&snapshot)?)?;
+    Ok((fixture, snapshot_file))
 }
 
 /// `gateway-bench http`.
 pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work_dir)?;
-    let fixture = Fixture {
-        generic: webhook(Provider::Generic, GENERIC_KEY, None),
-        slack: webhook(Provider::Slack, SLACK_KEY, Some(SLACK_SECRET)),
-    };
-    let snapshot = ConfigSnapshot {
-        version: 1,
-        webhooks: vec![fixture.generic.clone(), fixture.slack.clone()],
-    };
-    let snapshot_file = args.work_dir.join("http-snapshot.json");
-    std::fs::write(&snapshot_file, serde_json::to_vec(&snapshot)?)?;
+    let (fixture, snapshot_file) = fixture(&args.work_dir)?;
     let shape = Shape {
         concurrency: args.concurrency,
         warmup: Duration::from_secs(args.warmup_secs),
@@ -320,6 +418,10 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     for round in 1..=args.rounds.max(1) {
         for (i, s) in chosen.iter().enumerate() {
             eprintln!("round {round}: {} ({}) …", s.name, s.label);
+            let shape = Shape {
+                concurrency: s.concurrency.unwrap_or(shape.concurrency),
+                ..shape
+            };
             let result = run_scenario(&args, &fixture, &snapshot_file, s, shape).await?;
             eprintln!(
                 "  {:>9.0} req/s  p50 {} µs  p99 {} µs  p99.9 {} µs  errors {}{}",
@@ -345,7 +447,8 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             name: s.name.into(),
             label: s.label.into(),
             server: s.server,
-            body_bytes: load::json_body(s.body).len(),
+            body_bytes: body_of(s).len(),
+            concurrency: s.concurrency.unwrap_or(args.concurrency),
             expect_status: s.expect_status,
             result: median,
             rounds_rps,
@@ -359,6 +462,14 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     };
     std::fs::write(&args.out, serde_json::to_vec_pretty(&out)?)?;
     Ok(())
+}
+
+/// The request body of a scenario.
+fn body_of(s: &Scenario) -> Bytes {
+    match s.webhook {
+        Hook::Resume => load::resume_body(s.body),
+        _ => load::json_body(s.body),
+    }
 }
 
 async fn run_scenario(
@@ -442,11 +553,22 @@ async fn run_scenario(
     )
     .await?;
     proc.check_alive()?;
-    let body: Bytes = load::json_body(s.body);
+    let target = target(s, fixture, port)?;
+    let result = load::run(&target, shape).await;
+    let alive = proc.check_alive();
+    proc.stop().await;
+    alive?;
+    result
+}
+
+/// The request a scenario sends, to a server on loopback `port`.
+pub(crate) fn target(s: &Scenario, fixture: &Fixture, port: u16) -> anyhow::Result<Target> {
+    let body: Bytes = body_of(s);
     let (hook, key) = match s.webhook {
         Hook::Generic => (&fixture.generic, GENERIC_KEY),
         Hook::GenericWrongKey => (&fixture.generic, "wrong-key"),
         Hook::Slack => (&fixture.slack, SLACK_KEY),
+        Hook::Resume => (&fixture.resume, RESUME_KEY),
     };
     let mut headers = vec![(
         http::header::CONTENT_TYPE,
@@ -455,16 +577,11 @@ async fn run_scenario(
     if matches!(s.webhook, Hook::Slack) {
         headers.extend(slack_headers(&body)?);
     }
-    let target = Target {
+    Ok(Target {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         path: url_path(hook, key),
         headers,
         body,
         expect_status: s.expect_status,
-    };
-    let result = load::run(&target, shape).await;
-    let alive = proc.check_alive();
-    proc.stop().await;
-    alive?;
-    result
+    })
 }

@@ -252,3 +252,15 @@ pub fn json_body(bytes: usize) -> Bytes {
     }
     Bytes::from(s)
 }
+
+/// A body like [`json_body`] of about `bytes` bytes whose last member is
+/// `"order":{"customer":{"account":{"id":"ACC-0042"}}}` (the RESUME scenario's correlation path), so a
+/// lookup of the path has to get past the whole `items` array first.
+pub fn resume_body(bytes: usize) -> Bytes {
+    let tail = br#","order":{"customer":{"account":{"id":"ACC-0042"}}}}"#;
+    let base = json_body(bytes.saturating_sub(tail.len()));
+    let mut out = Vec::with_capacity(base.len() + tail.len());
+    out.extend_from_slice(&base[..base.len() - 1]);
+    out.extend_from_slice(tail);
+    Bytes::from(out)
+}

@@ -1,8 +1,10 @@
 //! `gateway-bench`: the benchmarks of docs/benchmarks.md. `deploy/bench.sh` is the one command that runs it all;
 //! every subcommand can also be run alone (see docs/benchmarks.md).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod allocations;
+mod counting_alloc;
 mod delta_cost;
 mod distribution;
 mod envelope_cost;
@@ -15,6 +17,10 @@ mod servers;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+/// Counts nothing unless `allocations` asks it to (one relaxed load per allocation otherwise).
+#[global_allocator]
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +53,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Heap allocations per request of every server of the HTTP suite, counted in process.
+    Allocations(allocations::AllocArgs),
     /// Prints the table and rewrites the results section of docs/benchmarks.md.
     Report {
         /// JSON written by `http`.
@@ -61,6 +69,9 @@ enum Command {
         /// JSON written by `envelope-cost`.
         #[arg(long)]
         envelope: Option<PathBuf>,
+        /// JSON written by `allocations`.
+        #[arg(long)]
+        allocations: Option<PathBuf>,
         /// The markdown file whose marked section is replaced.
         #[arg(long)]
         docs: Option<PathBuf>,
@@ -79,12 +90,13 @@ fn main() -> anyhow::Result<()> {
         Command::Http(a) => rt.block_on(http_suite::run(a)),
         Command::Distribution(a) => rt.block_on(distribution::run(a)),
         Command::DeltaCost(a) => delta_cost::run(a),
+        Command::Allocations(a) => rt.block_on(allocations::run(a)),
         Command::EnvelopeCost { out } => {
             let costs = envelope_cost::measure()?;
             for c in &costs {
                 eprintln!(
-                    "{} B: Value DOM + envelope {:.1} µs (parse alone {:.1} µs); validate + RawValue {:.1} µs",
-                    c.body_bytes, c.dom_us, c.parse_us, c.raw_us
+                    "{} B: step 6 + envelope {:.1} µs (Value parse alone {:.1} µs); validate serde_json {:.1} µs, sonic-rs {:.1} µs; RESUME lookup tree {:.1} µs, text {:.1} µs",
+                    c.body_bytes, c.dom_us, c.parse_us, c.validate_serde_us, c.validate_sonic_us, c.resume_tree_us, c.resume_text_us
                 );
             }
             std::fs::write(out, serde_json::to_vec_pretty(&costs)?)?;
@@ -95,12 +107,14 @@ fn main() -> anyhow::Result<()> {
             distribution,
             machine,
             envelope,
+            allocations,
             docs,
         } => report::run(
             &http,
             &distribution,
             &machine,
             envelope.as_deref(),
+            allocations.as_deref(),
             docs.as_deref(),
         ),
     }

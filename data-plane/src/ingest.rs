@@ -292,7 +292,8 @@ impl Ingest {
         // 7. Correlation (RESUME bindings).
         let correlation_value = match (&route.correlation, route.has_resume) {
             (Some(path), true) => Some(
-                path.resolve(&payload.to_value())
+                payload
+                    .resolve(path)
                     .map_err(|e| IngestError::CorrelationUnresolved(e.to_string()))?,
             ),
             _ => None,

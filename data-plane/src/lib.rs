@@ -48,6 +48,40 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
+/// Installs the data plane's log subscriber (`RUST_LOG`, default `info`), writing to `out`; the
+/// guard flushes buffered lines at exit. `ansi` colours the text format (for a terminal only).
+pub fn init_logging<W: std::io::Write + Send + 'static>(
+    json: bool,
+    out: W,
+    ansi: bool,
+) -> tracing_appender::non_blocking::WorkerGuard {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Log lines are written by a background thread: a request never waits on stdout (a slow log
+    // collector must not stall the gateway). If the collector cannot keep up and the buffer of
+    // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
+    // Buffered: the writer thread flushes whenever it has drained what is queued, so a burst of
+    // lines becomes one write(2) instead of one per line.
+    let (writer, guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, out));
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(writer)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // Colour codes only for a terminal: in a log file or a container's captured stdout they are
+        // noise, and cost formatting work on every request line.
+        tracing_subscriber::fmt()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .with_env_filter(filter)
+            .init();
+    }
+    guard
+}
+
 /// Listeners the data plane serves on.
 pub struct Listeners {
     /// Public listener: `/webhooks/incoming/**`.

@@ -79,35 +79,9 @@ async fn main() -> anyhow::Result<()> {
     data_plane::run(config, listeners, shutdown_on_signal()).await
 }
 
-/// Logging for either mode; the guard flushes buffered lines at exit.
+/// Logging for either mode, to stdout; the guard flushes buffered lines at exit.
 fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // Log lines are written by a background thread: a request never waits on stdout (a slow log
-    // collector must not stall the gateway). If the collector cannot keep up and the buffer of
-    // 128k lines fills, lines are dropped, not requests; the guard flushes the rest at exit.
-    // Buffered: the writer thread flushes whenever it has drained what is queued, so a burst of
-    // lines becomes one write(2) instead of one per line.
-    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stdout(),
-    ));
-    if json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_writer(writer)
-            .with_env_filter(filter)
-            .init();
-    } else {
-        // Colour codes only for a terminal: in a log file or a container's captured stdout they are
-        // noise, and cost formatting work on every request line.
-        tracing_subscriber::fmt()
-            .with_ansi(std::io::stdout().is_terminal())
-            .with_writer(writer)
-            .with_env_filter(filter)
-            .init();
-    }
-    guard
+    data_plane::init_logging(json, std::io::stdout(), std::io::stdout().is_terminal())
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// One step of a path.
@@ -143,7 +144,46 @@ impl CorrelationPath {
                 }
             };
         }
-        match current {
+        self.scalar(current)
+    }
+
+    /// [`resolve`](Self::resolve) against JSON text (already known to be valid JSON) without building
+    /// a tree of it: every level skips the members and elements off the path unparsed, so a lookup
+    /// costs one scan of the text and allocates only the leaf. Same answers as `resolve` on the
+    /// parsed text, including which of two same-named members counts (the last, as a parsed object
+    /// keeps it).
+    pub fn resolve_json(&self, json: &str) -> Result<String, ResolveError> {
+        // Text that turns out not to be JSON has nothing at any path.
+        let mut current: &str = json;
+        for (n, segment) in self.segments.iter().enumerate() {
+            let mut de = serde_json::Deserializer::from_str(current);
+            let next = serde::Deserializer::deserialize_any(&mut de, Step(segment))
+                .ok()
+                .flatten()
+                .map(RawValue::get);
+            current = match (next, segment) {
+                (Some(v), _) => v,
+                (None, Segment::Field(field)) => {
+                    return Err(ResolveError::MissingField {
+                        at: self.prefix(n),
+                        field: field.clone(),
+                    })
+                }
+                (None, Segment::Index(index)) => {
+                    return Err(ResolveError::MissingIndex {
+                        at: self.prefix(n),
+                        index: *index,
+                    })
+                }
+            };
+        }
+        let leaf: Value = serde_json::from_str(current).unwrap_or(Value::Null);
+        self.scalar(&leaf)
+    }
+
+    /// The text of a leaf: strings as they are, numbers and booleans as their JSON text.
+    fn scalar(&self, leaf: &Value) -> Result<String, ResolveError> {
+        match leaf {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
@@ -164,6 +204,61 @@ impl CorrelationPath {
             segments: self.segments[..len].to_vec(),
         }
         .to_string()
+    }
+}
+
+/// One step of [`CorrelationPath::resolve_json`]: the raw text of the member or element `segment`
+/// names, if the value is an object or an array that has it; everything else is skipped unparsed.
+struct Step<'s>(&'s Segment);
+
+impl<'de> serde::de::Visitor<'de> for Step<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            // The last of two same-named members wins, as in a parsed object.
+            if matches!(self.0, Segment::Field(name) if *name == key) {
+                found = Some(value);
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        let mut i = 0usize;
+        while let Some(value) = seq.next_element::<&'de RawValue>()? {
+            if matches!(self.0, Segment::Index(index) if *index == i) {
+                found = Some(value);
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -303,7 +398,108 @@ mod tests {
         })
     }
 
+    /// What both lookups give for `path` in `payload`, checked to agree.
+    fn both(path: &str, payload: &Value) -> Result<String, ResolveError> {
+        let p = CorrelationPath::parse(path).expect("valid");
+        let from_tree = p.resolve(payload);
+        let from_text = p.resolve_json(&payload.to_string());
+        assert_eq!(from_text, from_tree, "{path} in {payload}");
+        from_tree
+    }
+
+    #[test]
+    fn the_text_lookup_agrees_with_the_tree_on_the_examples() {
+        assert_eq!(
+            both(
+                "entry[0].changes[0].value.messages[0].text.body",
+                &whatsapp()
+            ),
+            Ok("hello".into())
+        );
+        let v = json!({"a": {"b": null, "o": {}, "arr": [1, 2.5, true]}, "n": 42, "f": 1.5});
+        for path in [
+            "a.b",
+            "a.o",
+            "a.arr",
+            "a.arr[1]",
+            "a.arr[2]",
+            "a.arr[3]",
+            "a[0]",
+            "a.arr.x",
+            "n",
+            "f",
+            "missing",
+            "a.missing.deeper",
+            "n.x",
+            "[0]",
+        ] {
+            let _ = both(path, &v);
+        }
+        assert_eq!(
+            both("[1].id", &json!([{"id": 1}, {"id": "two"}])),
+            Ok("two".into())
+        );
+        assert!(both("x", &json!("just a string")).is_err());
+    }
+
+    #[test]
+    fn the_text_lookup_takes_the_last_of_duplicate_members_and_unescapes_names() {
+        let p = |t: &str| CorrelationPath::parse(t).expect("valid");
+        let dup = r#"{"id":"first","nested":{"k":1},"id":"second","nested":{"k":2}}"#;
+        let tree: Value = serde_json::from_str(dup).expect("json");
+        assert_eq!(p("id").resolve_json(dup), Ok("second".into()));
+        assert_eq!(p("id").resolve_json(dup), p("id").resolve(&tree));
+        assert_eq!(p("nested.k").resolve_json(dup), Ok("2".into()));
+        assert_eq!(
+            p("ab").resolve_json(r#"{"a\u0062": "escaped"}"#),
+            Ok("escaped".into())
+        );
+        // Text that is not JSON has nothing at any path.
+        assert!(matches!(
+            p("a").resolve_json("{not json"),
+            Err(ResolveError::MissingField { .. })
+        ));
+    }
+
+    fn json_strategy() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e9f64..1e9).prop_map(|f| json!(f)),
+            "[a-c\\\"é]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-c]{1,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn lookup_path_strategy() -> impl Strategy<Value = String> {
+        let field = "[a-c]{1,2}".prop_map(Segment::Field);
+        let index = (0usize..4).prop_map(Segment::Index);
+        prop::collection::vec(prop_oneof![field, index], 1..5).prop_map(|segments| {
+            let mut segments = segments;
+            // A path starts with a name unless it indexes a top-level array.
+            if let Segment::Index(_) = segments[0] {
+                if segments.len() > 1 {
+                    segments.remove(0);
+                }
+            }
+            CorrelationPath { segments }.to_string()
+        })
+    }
+
     proptest! {
+        #[test]
+        fn the_text_lookup_agrees_with_the_tree(payload in json_strategy(), path in lookup_path_strategy()) {
+            let Ok(p) = CorrelationPath::parse(&path) else { return Ok(()) };
+            prop_assert_eq!(p.resolve_json(&payload.to_string()), p.resolve(&payload));
+        }
+
         #[test]
         fn parse_never_panics(text in "\\PC{0,64}") {
             let _ = CorrelationPath::parse(&text);

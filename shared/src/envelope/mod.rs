@@ -62,6 +62,10 @@ pub fn canonical_header_name(lower: &str) -> std::borrow::Cow<'static, str> {
     Cow::Owned(out)
 }
 
+/// Room for everything in a record's value besides the payload and the raw body: ids, triggers,
+/// time and the request headers of a typical request (a larger one grows the buffer once).
+const ENVELOPE_OVERHEAD: usize = 2048;
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Trigger<'a> {
@@ -192,7 +196,15 @@ impl<H: Serialize> Event<'_, H> {
                     .then(|| base64::engine::general_purpose::STANDARD.encode(self.body)),
             },
         };
-        let value = serde_json::to_vec(&envelope)?;
+        // Sized once for the body (and its base64 copy) plus the envelope's own fields, so the record
+        // is not grown by doubling — at 16 KiB that was most of the bytes a request allocated.
+        let raw_body_len = envelope
+            .webhook_message
+            .raw_body
+            .as_ref()
+            .map_or(0, String::len);
+        let mut value = Vec::with_capacity(self.body.len() + raw_body_len + ENVELOPE_OVERHEAD);
+        serde_json::to_writer(&mut value, &envelope)?;
         let key = match (source.has_resume, self.correlation_value) {
             (true, Some(v)) => v.to_owned(),
             _ => envelope.webhook_id.clone(),

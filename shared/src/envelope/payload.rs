@@ -45,6 +45,18 @@ impl Payload<'_> {
         }
     }
 
+    /// The scalar at a correlation path (step 7); a JSON body is searched as text, without building a
+    /// tree of it ([`CorrelationPath::resolve_json`]).
+    pub fn resolve(
+        &self,
+        path: &crate::correlation::CorrelationPath,
+    ) -> Result<String, crate::correlation::ResolveError> {
+        match self {
+            Payload::Json(raw) => path.resolve_json(raw.get()),
+            other => path.resolve(&other.to_value()),
+        }
+    }
+
     /// The top-level string member `key` of a JSON object payload, read without building a tree.
     pub fn top_level_str(&self, key: &str) -> Option<String> {
         match self {
