@@ -16,6 +16,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+// What is timed in process (the control plane's snapshot build, the data plane's apply and step 5)
+// runs on the allocator of the binaries it comes from.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gateway-bench",

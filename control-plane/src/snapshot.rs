@@ -61,13 +61,23 @@ pub async fn config_snapshot(
         .await
 }
 
-/// Every ACTIVE webhook (of one organization, or all), by id: what a control plane loads at start
-/// and what [`config_snapshot`] returns. Run it inside a consistent-read transaction that also
-/// reads the revision.
+/// Every ACTIVE webhook (of one organization, or all), by id. Run it inside a consistent-read
+/// transaction that also reads the revision.
 pub async fn active_webhooks(
     conn: &mut AsyncPgConnection,
     keyring: &Keyring,
     organization: Option<OrganizationId>,
 ) -> ApiResult<Vec<WebhookConfig>> {
-    full::active_webhooks(conn, keyring, organization).await
+    let mut all = full::active_webhooks(conn, keyring, organization).await?;
+    all.sort_unstable_by_key(|w| w.webhook_id);
+    Ok(all)
+}
+
+/// [`active_webhooks`] of every organization in no particular order: the read a control plane does
+/// at start, whose config is a map (the same read, without the sort).
+pub(crate) async fn all_active_webhooks_unordered(
+    conn: &mut AsyncPgConnection,
+    keyring: &Keyring,
+) -> ApiResult<Vec<WebhookConfig>> {
+    full::active_webhooks(conn, keyring, None).await
 }

@@ -1,6 +1,9 @@
 //! One webhook's data-plane view, built from the columns a snapshot reads.
 
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
+use diesel::sql_types::{Binary, Text};
 use uuid::Uuid;
 
 use gateway_shared::crypto::Keyring;
@@ -24,10 +27,10 @@ pub(crate) struct SnapshotRow {
     pub organization_id: Uuid,
     pub workspace_id: Uuid,
     pub app_id: Uuid,
-    pub provider: String,
+    pub provider: StoredProvider,
     pub correlation_key_path: Option<String>,
     pub include_raw_body: bool,
-    pub api_key_sha256: Vec<u8>,
+    pub api_key_sha256: StoredHash,
     pub previous_api_key_sha256: Option<Vec<u8>>,
     pub previous_api_key_not_after: Option<chrono::DateTime<chrono::Utc>>,
     pub secret_resolved_ciphertext: Option<Vec<u8>>,
@@ -45,9 +48,52 @@ pub(crate) struct SnapshotBinding {
     pub webhook_id: Uuid,
     pub process_definition_id: String,
     pub node_id: String,
-    pub trigger_type: String,
+    pub trigger_type: StoredTriggerType,
     pub process_correlation_key: Option<String>,
     pub process_key: Option<String>,
+}
+
+// A full read decodes these once per row: parsed from the column's bytes, with no `String` or `Vec`
+// in between. An unknown or malformed stored value fails the read, as it failed the build before.
+
+/// A stored provider name.
+#[derive(FromSqlRow)]
+pub(crate) struct StoredProvider(pub Provider);
+
+impl FromSql<Text, Pg> for StoredProvider {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        let name = std::str::from_utf8(value.as_bytes())?;
+        Provider::from_name(name)
+            .map(Self)
+            .ok_or_else(|| format!("stored provider {name:?} is unknown").into())
+    }
+}
+
+/// A stored trigger type.
+#[derive(FromSqlRow)]
+pub(crate) struct StoredTriggerType(pub TriggerType);
+
+impl FromSql<Text, Pg> for StoredTriggerType {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        let name = std::str::from_utf8(value.as_bytes())?;
+        TriggerType::from_name(name)
+            .map(Self)
+            .ok_or_else(|| format!("stored trigger type {name:?} is unknown").into())
+    }
+}
+
+/// A stored SHA-256 (of an API key).
+#[derive(FromSqlRow)]
+pub(crate) struct StoredHash(pub [u8; 32]);
+
+impl FromSql<Binary, Pg> for StoredHash {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        value
+            .as_bytes()
+            .try_into()
+            .map(Self)
+            .map_err(|_| "stored api key hash is not 32 bytes".into())
+    }
 }
 
 fn hash32(bytes: &[u8]) -> ApiResult<[u8; 32]> {
@@ -65,7 +111,7 @@ pub(crate) fn build(
     now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<WebhookConfig> {
     let mut api_keys = vec![ApiKeyHash {
-        sha256: hash32(&row.api_key_sha256)?,
+        sha256: row.api_key_sha256.0,
         not_after: None,
     }];
     if let (Some(prev), Some(until)) =
@@ -106,8 +152,6 @@ pub(crate) fn build(
     bindings.sort_unstable_by(|a, b| {
         (&a.process_definition_id, &a.node_id).cmp(&(&b.process_definition_id, &b.node_id))
     });
-    let provider = Provider::from_name(&row.provider)
-        .ok_or_else(|| ApiError::internal("stored provider", &row.provider))?;
     let rate_limit = rate_limit::Stored {
         per_second: row.rate_limit_per_second,
         burst: row.rate_limit_burst,
@@ -118,23 +162,19 @@ pub(crate) fn build(
         organization_id: OrganizationId(row.organization_id),
         workspace_id: WorkspaceId(row.workspace_id),
         app_id: AppId(row.app_id),
-        provider,
+        provider: row.provider.0,
         api_keys,
         secrets,
         bindings: bindings
             .into_iter()
-            .map(|b| {
-                Ok(TriggerBinding {
-                    trigger_type: TriggerType::from_name(&b.trigger_type).ok_or_else(|| {
-                        ApiError::internal("stored trigger type", &b.trigger_type)
-                    })?,
-                    process_definition_id: b.process_definition_id,
-                    node_id: b.node_id,
-                    process_correlation_key: b.process_correlation_key,
-                    process_key: b.process_key,
-                })
+            .map(|b| TriggerBinding {
+                trigger_type: b.trigger_type.0,
+                process_definition_id: b.process_definition_id,
+                node_id: b.node_id,
+                process_correlation_key: b.process_correlation_key,
+                process_key: b.process_key,
             })
-            .collect::<ApiResult<_>>()?,
+            .collect(),
         correlation_key_path: row.correlation_key_path,
         options: WebhookOptions {
             include_raw_body: row.include_raw_body,
