@@ -1,11 +1,13 @@
-//! The allocator of `gateway-bench`: the system allocator, counting the allocations of the threads
+//! The allocator of `gateway-bench`: mimalloc (as in the data plane and the control plane), counting the allocations of the threads
 //! that asked for it ([`count`]) and nothing else. Until the first [`count`] every allocation costs
-//! one relaxed atomic load more than the system allocator's, so the baseline servers this binary
+//! one relaxed atomic load more than mimalloc's, so the baseline servers this binary
 //! runs (`baseline-hyper`, `baseline-forwarder`) are not measurably slowed.
 
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as Inner;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -40,30 +42,30 @@ fn note(size: usize) {
 /// The global allocator (see the module docs).
 pub struct Counting;
 
-// SAFETY: every method forwards to `System` with the same arguments; counting touches only
+// SAFETY: every method forwards to `MiMalloc` with the same arguments; counting touches only
 // thread-local cells that never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
-        // SAFETY: the caller's contract is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
+        // SAFETY: the caller's contract is `Inner.alloc`'s.
+        unsafe { Inner.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
         // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { Inner.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size);
-        // SAFETY: `ptr` and `layout` come from this allocator, which is `System`'s.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        // SAFETY: `ptr` and `layout` come from this allocator, which is `MiMalloc`'s.
+        unsafe { Inner.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: as for `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Inner.dealloc(ptr, layout) }
     }
 }
 

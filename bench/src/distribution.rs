@@ -6,6 +6,12 @@
 //! webhook's state, bump the global revision, log the change, `NOTIFY` — one transaction), so the
 //! figure starts at COMMIT and does not include gRPC API overhead. ACKs are read from the control
 //! plane's `/metrics` (`gateway_config_acked_version{data_plane}`), polled every ~0.5 ms.
+//!
+//! The large config (`--webhooks`) is what `insert_webhooks` writes: ACTIVE webhooks with one START
+//! binding each, over 4 workspaces of 2 apps; nine in ten GENERIC, one in ten SLACK with a signing
+//! secret sealed by the control plane's code, so the snapshot build really opens ciphertexts. The
+//! snapshot build timed is `control_plane::snapshot::config_snapshot`, whose webhook read
+//! (`snapshot::active_webhooks`) is the one a control plane does at start.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -146,11 +152,10 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         .status()?;
     anyhow::ensure!(status.success(), "control-plane migrate failed");
     let token = data_plane_token(&env)?;
-    let (sql, conn) = tokio_postgres::connect(&env.db_url, NoTls).await?;
+    let (mut sql, conn) = tokio_postgres::connect(&env.db_url, NoTls).await?;
     tokio::spawn(conn);
-    let ws = uuid::Uuid::new_v4();
-    let app = uuid::Uuid::new_v4();
-    insert_webhooks(&sql, env.organization, ws, app, "small", 10).await?;
+    let keyring = gateway_shared::crypto::Keyring::single("k1", key)?;
+    insert_webhooks(&mut sql, &keyring, env.organization, "small", 10).await?;
     let toggled: uuid::Uuid = sql
         .query_one("SELECT id::text FROM webhooks ORDER BY name LIMIT 1", &[])
         .await?
@@ -204,8 +209,14 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
 
     // The large config.
     eprintln!("inserting {} webhooks …", env.args.webhooks);
-    insert_webhooks(&sql, env.organization, ws, app, "large", env.args.webhooks).await?;
-    let keyring = gateway_shared::crypto::Keyring::single("k1", key)?;
+    insert_webhooks(
+        &mut sql,
+        &keyring,
+        env.organization,
+        "large",
+        env.args.webhooks,
+    )
+    .await?;
     let mut pg = diesel_async::AsyncPgConnection::establish(&env.db_url).await?;
     let mut builds = Vec::new();
     let mut snapshot = ConfigSnapshot::default();
@@ -300,33 +311,101 @@ fn data_plane_token(env: &Env) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
-/// `count` ACTIVE GENERIC webhooks with one START binding each, written with two set-based INSERTs
-/// (the gRPC API would take minutes for 100,000), and one revision bump.
+/// Signed webhooks among those `insert_webhooks` writes: one in this many.
+const SIGNED_EVERY: usize = 10;
+/// Workspaces, and apps per workspace, the webhooks are spread over.
+const WORKSPACES: usize = 4;
+const APPS_PER_WORKSPACE: usize = 2;
+
+/// `count` ACTIVE webhooks with one START binding each, spread round-robin over 4 workspaces of 2
+/// apps each of `org`: nine in ten GENERIC, one in ten (the 10th, 20th, …) SLACK with a signing secret sealed by the
+/// control plane's own code under `keyring`, so a snapshot opens it as it would in production.
+/// Written with `COPY` in one transaction (the gRPC API would take minutes for 100,000), with one
+/// revision bump.
 async fn insert_webhooks(
-    sql: &Client,
+    sql: &mut Client,
+    keyring: &gateway_shared::crypto::Keyring,
     org: uuid::Uuid,
-    ws: uuid::Uuid,
-    app: uuid::Uuid,
     prefix: &str,
     count: usize,
 ) -> anyhow::Result<()> {
-    sql.batch_execute(&format!(
-        "BEGIN;
-         INSERT INTO webhooks (id, organization_id, workspace_id, app_id, name, provider, state,
-                               api_key_ciphertext, api_key_sha256)
-           SELECT gen_random_uuid(), '{org}', '{ws}', '{app}', '{prefix}-' || g, 'GENERIC', 'ACTIVE',
-                  '\\x00'::bytea, sha256(('bench-key-{prefix}-' || g)::bytea)
-           FROM generate_series(1, {count}) g;
-         INSERT INTO trigger_bindings (webhook_id, organization_id, workspace_id, app_id,
-                                       process_definition_id, node_id, node_kind, trigger_type,
-                                       project_id, branch)
-           SELECT id, organization_id, workspace_id, app_id, 'order-intake', 'start',
-                  'MESSAGE_START_EVENT', 'START_PROCESS', 'bench', 'main'
-           FROM webhooks WHERE name LIKE '{prefix}-%';
-         UPDATE config_revision SET revision = revision + 1;
-         COMMIT;"
-    ))
-    .await?;
+    use futures::SinkExt;
+    use std::fmt::Write;
+
+    let apps: Vec<(uuid::Uuid, uuid::Uuid)> = (0..WORKSPACES)
+        .flat_map(|_| {
+            let ws = uuid::Uuid::new_v4();
+            (0..APPS_PER_WORKSPACE).map(move |_| (ws, uuid::Uuid::new_v4()))
+        })
+        .collect();
+    let tx = sql.transaction().await?;
+    let webhooks = tx
+        .copy_in(
+            "COPY webhooks (id, organization_id, workspace_id, app_id, name, provider, state,
+                            api_key_ciphertext, api_key_sha256, secret_resolved_ciphertext)
+             FROM STDIN",
+        )
+        .await?;
+    futures::pin_mut!(webhooks);
+    let mut ids = Vec::with_capacity(count);
+    let mut w = String::new();
+    for i in 0..count {
+        let id = uuid::Uuid::new_v4();
+        let (ws, app) = apps[i % apps.len()];
+        let key_hash = hex::encode(gateway_shared::snapshot::sha256(
+            format!("bench-key-{prefix}-{i}").as_bytes(),
+        ));
+        let (provider, secret) = if i % SIGNED_EVERY == SIGNED_EVERY - 1 {
+            let sealed = control_plane::seal_resolved_signing_secret(
+                keyring,
+                id,
+                &format!("slack-signing-secret-{prefix}-{i}"),
+            )
+            .map_err(|e| anyhow::anyhow!("sealing: {e:?}"))?;
+            ("SLACK", format!("\\\\x{}", hex::encode(sealed)))
+        } else {
+            ("GENERIC", "\\N".to_owned())
+        };
+        writeln!(
+            w,
+            "{id}\t{org}\t{ws}\t{app}\t{prefix}-{i}\t{provider}\tACTIVE\t\\\\x00\t\\\\x{key_hash}\t{secret}"
+        )?;
+        ids.push((id, ws, app));
+        if w.len() > 1 << 20 {
+            webhooks
+                .send(bytes::Bytes::from(std::mem::take(&mut w)))
+                .await?;
+        }
+    }
+    webhooks.send(bytes::Bytes::from(w)).await?;
+    webhooks.as_mut().finish().await?;
+    // One COPY at a time on a connection: the bindings follow.
+    let bindings = tx
+        .copy_in(
+            "COPY trigger_bindings (webhook_id, organization_id, workspace_id, app_id,
+                                    process_definition_id, node_id, node_kind, trigger_type,
+                                    project_id, branch)
+             FROM STDIN",
+        )
+        .await?;
+    futures::pin_mut!(bindings);
+    let mut b = String::new();
+    for (id, ws, app) in ids {
+        writeln!(
+            b,
+            "{id}\t{org}\t{ws}\t{app}\torder-intake\tstart\tMESSAGE_START_EVENT\tSTART_PROCESS\tbench\tmain"
+        )?;
+        if b.len() > 1 << 20 {
+            bindings
+                .send(bytes::Bytes::from(std::mem::take(&mut b)))
+                .await?;
+        }
+    }
+    bindings.send(bytes::Bytes::from(b)).await?;
+    bindings.as_mut().finish().await?;
+    tx.batch_execute("UPDATE config_revision SET revision = revision + 1")
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 

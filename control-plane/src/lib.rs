@@ -4,7 +4,7 @@
 //! The public surface is what the binary, the tests, `e2e/` and `bench/` use: [`Config`] and its
 //! settings, [`run`], the database commands ([`db::migrate`], [`keys::rotate`],
 //! [`auth::tokens::issue`]), the read side data planes are served from ([`snapshot`],
-//! [`revision::current`]), the stable error [`reasons`] and the admin listener's paths ([`ADMIN_PATHS`]).
+//! [`revision::current`], [`seal_resolved_signing_secret`] for tools that write rows with SQL), the stable error [`reasons`] and the admin listener's paths ([`ADMIN_PATHS`]).
 //! Everything else is crate-private; the
 //! layout is described in docs/control-plane.md, "Code layout".
 
@@ -36,3 +36,4 @@ pub use console::CONTENT_SECURITY_POLICY;
 pub use error::ERROR_DOMAIN;
 pub use metrics::PATHS as ADMIN_PATHS;
 pub use server::run;
+pub use webhooks::secrets::seal_resolved_signing_secret;

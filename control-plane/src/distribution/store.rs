@@ -45,7 +45,7 @@ impl ConfigStore for PgConfigStore {
                 Ok(FullConfig {
                     version: u64::try_from(version)?,
                     committed_at_ms: 0,
-                    webhooks: crate::snapshot::active_webhooks(conn, &keyring, None)
+                    webhooks: crate::snapshot::all_active_webhooks_unordered(conn, &keyring)
                         .await
                         .map_err(|e| err("webhooks", e))?,
                     actions: routes::all_actions(conn)

@@ -67,16 +67,23 @@ pub async fn run(
 
     let mut backoff = retry_delays();
     let mut state = loop {
+        let started = std::time::Instant::now();
         match store.load_full().await {
             Ok(full) => {
+                let read = started.elapsed();
+                let (version, webhooks) = (full.version, full.webhooks.len());
+                let (actions, hmac_keys) = (full.actions.len(), full.hmac_keys.len());
+                let state = Arc::new(ConfigState::from_full(full));
                 tracing::info!(
-                    version = full.version,
-                    webhooks = full.webhooks.len(),
-                    actions = full.actions.len(),
-                    hmac_keys = full.hmac_keys.len(),
+                    version,
+                    webhooks,
+                    actions,
+                    hmac_keys,
+                    read_ms = read.as_millis() as u64,
+                    state_ms = (started.elapsed() - read).as_millis() as u64,
                     "config loaded"
                 );
-                break Arc::new(ConfigState::from_full(full));
+                break state;
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading config failed; retrying");

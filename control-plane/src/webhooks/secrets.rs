@@ -52,6 +52,20 @@ pub(crate) mod columns {
     pub const PREVIOUS_SECRET: &str = "previous_secret_resolved_ciphertext";
 }
 
+/// A signing secret sealed as the `secret_resolved_ciphertext` of webhook `id`, exactly as the
+/// control plane stores it (for tools that fill the table with SQL, such as the benchmark).
+pub fn seal_resolved_signing_secret(
+    keyring: &Keyring,
+    id: uuid::Uuid,
+    signing_secret: &str,
+) -> Result<Vec<u8>, ApiError> {
+    SecretValue {
+        signing_secret: Some(signing_secret.to_owned()),
+        verify_token: None,
+    }
+    .seal(keyring, id, columns::SECRET_RESOLVED)
+}
+
 impl SecretValue {
     /// Seals this value for `column` of webhook `id`.
     pub fn seal(&self, keyring: &Keyring, id: uuid::Uuid, column: &str) -> ApiResult<Vec<u8>> {

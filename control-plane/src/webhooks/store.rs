@@ -42,8 +42,6 @@ pub(crate) struct WebhookRow {
     pub secret_template_ciphertext: Option<Vec<u8>>,
     pub secret_resolved_ciphertext: Option<Vec<u8>>,
     pub secret_param_refs: Vec<String>,
-    pub previous_secret_resolved_ciphertext: Option<Vec<u8>>,
-    pub previous_secret_not_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub replay_window_seconds: i32,
