@@ -71,12 +71,17 @@ pub async fn drive(
     headers: &OwnedHeaders,
     value: impl Fn(usize) -> Vec<u8>,
     load: Load,
+    fetch_wait_ms: u64,
 ) -> anyhow::Result<DriveResult> {
     let total = load.warmup + load.invocations;
     let results: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("bench-results-{}", uuid::Uuid::new_v4()))
+        .set(
+            "group.id",
+            format!("bench-results-{}", uuid::Uuid::new_v4()),
+        )
         .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .create()?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topics.results, 0, Offset::Beginning)?;
@@ -176,7 +181,11 @@ async fn read_results(
     Ok(DriveResult {
         ok,
         errors,
-        rate: if seconds > 0.0 { ok as f64 / seconds } else { 0.0 },
+        rate: if seconds > 0.0 {
+            ok as f64 / seconds
+        } else {
+            0.0
+        },
         p50_us: hist.value_at_quantile(0.50),
         p99_us: hist.value_at_quantile(0.99),
         p999_us: hist.value_at_quantile(0.999),
