@@ -7,7 +7,8 @@
 #
 # Knobs (environment): BENCH_DURATION_SECS (5) and BENCH_WARMUP_SECS (2) per HTTP scenario and round, BENCH_ROUNDS (3), BENCH_LINGER_MS (1),
 # BENCH_CONCURRENCY (32), BENCH_CHANGES (100 commits per data-plane count), BENCH_WEBHOOKS (1000000; the config targets are set at a million, a lower value is a quick run),
-# BENCH_ONLY (comma-separated HTTP scenario names, e.g. dp-generic-1k,fwd-1k), BENCH_DOCS=0 to leave the
+# BENCH_ONLY (comma-separated HTTP scenario names, e.g. dp-generic-1k,fwd-1k), BENCH_DISPATCH_INVOCATIONS
+# (20000 per side and round; 0 skips the dispatcher), BENCH_DISPATCH_CONCURRENCY (32), BENCH_DOCS=0 to leave the
 # docs alone. Logs and JSON results stay in .bench/ (git-ignored).
 set -euo pipefail
 
@@ -55,9 +56,16 @@ say "step 6 + envelope cost in process…"
 
 say "allocations per request, in process…"
 "$bin/gateway-bench" allocations --work-dir "$work" --out "$work/allocations.json"
+dispatch=()
+if [ "${BENCH_DISPATCH_INVOCATIONS:-20000}" != 0 ]; then
+  say "dispatcher against its baseline (${BENCH_DISPATCH_INVOCATIONS:-20000} invocations per side and round)…"
+  "$bin/gateway-bench" dispatch --control-plane-bin "$bin/control-plane" --data-plane-bin "$bin/data-plane" \
+    --work-dir "$work" --out "$work/dispatch.json"
+  dispatch=(--dispatch "$work/dispatch.json")
+fi
 
 docs=()
 [ "${BENCH_DOCS:-1}" = 0 ] || docs=(--docs "$root/docs/benchmarks.md")
 "$bin/gateway-bench" report --http "$work/http.json" --distribution "$work/distribution.json" \
   --machine "$work/machine.txt" --envelope "$work/envelope.json" \
-  --allocations "$work/allocations.json" "${docs[@]}"
+  --allocations "$work/allocations.json" "${dispatch[@]}" "${docs[@]}"

@@ -279,7 +279,7 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fresh_database(admin: &str) -> anyhow::Result<String> {
+pub(crate) async fn fresh_database(admin: &str) -> anyhow::Result<String> {
     let (client, conn) = tokio_postgres::connect(admin, NoTls).await?;
     tokio::spawn(conn);
     let name = format!("bench_{}", uuid::Uuid::new_v4().simple());

@@ -6,6 +6,7 @@
 mod allocations;
 mod counting_alloc;
 mod delta_cost;
+mod dispatch;
 mod distribution;
 mod envelope_cost;
 mod http_suite;
@@ -49,6 +50,12 @@ enum Command {
     /// One delta and one lookup against tables of 10,000 to 1,000,000 webhooks, in process, next to a
     /// std HashMap cloned per delta.
     DeltaCost(delta_cost::DeltaArgs),
+    /// The dispatcher (`data-plane dispatch`) against a minimal consumer → POST → producer loop.
+    Dispatch(dispatch::DispatchArgs),
+    /// Dispatcher baseline: a minimal rdkafka consumer → HTTP POST → rdkafka producer loop.
+    BaselineDispatch(dispatch::baseline::BaselineArgs),
+    /// The local action server of `dispatch`: answers every call 200 with a result.
+    ActionServer(dispatch::baseline::ActionServerArgs),
     /// Step 5 + envelope cost in process: the data plane's, a `Value` tree parse, and a validate-and-embed reference.
     EnvelopeCost {
         /// Where the JSON results go.
@@ -74,6 +81,9 @@ enum Command {
         /// JSON written by `allocations`.
         #[arg(long)]
         allocations: Option<PathBuf>,
+        /// JSON written by `dispatch`.
+        #[arg(long)]
+        dispatch: Option<PathBuf>,
         /// The markdown file whose marked section is replaced.
         #[arg(long)]
         docs: Option<PathBuf>,
@@ -93,6 +103,9 @@ fn main() -> anyhow::Result<()> {
         Command::Distribution(a) => rt.block_on(distribution::run(a)),
         Command::DeltaCost(a) => delta_cost::run(a),
         Command::Allocations(a) => rt.block_on(allocations::run(a)),
+        Command::Dispatch(a) => rt.block_on(dispatch::run(a)),
+        Command::BaselineDispatch(a) => rt.block_on(dispatch::baseline::baseline(a)),
+        Command::ActionServer(a) => rt.block_on(dispatch::baseline::action_server(a)),
         Command::EnvelopeCost { out } => {
             let costs = envelope_cost::measure()?;
             for c in &costs {
@@ -110,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             machine,
             envelope,
             allocations,
+            dispatch,
             docs,
         } => report::run(
             &http,
@@ -117,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             &machine,
             envelope.as_deref(),
             allocations.as_deref(),
+            dispatch.as_deref(),
             docs.as_deref(),
         ),
     }

@@ -345,6 +345,7 @@ pub fn run(
     machine: &Path,
     envelope: Option<&Path>,
     allocations: Option<&Path>,
+    dispatch: Option<&Path>,
     docs: Option<&Path>,
 ) -> anyhow::Result<()> {
     let h: HttpResults = serde_json::from_slice(&std::fs::read(http)?)?;
@@ -358,7 +359,10 @@ pub fn run(
         Some(p) => serde_json::from_slice(&std::fs::read(p)?)?,
         None => Vec::new(),
     };
-    let table = render(&h, &d, &m, &e, &a);
+    let mut table = render(&h, &d, &m, &e, &a);
+    if let Some(p) = dispatch {
+        table.push_str(&crate::dispatch::report_section(p)?);
+    }
     println!("{table}");
     if let Some(docs) = docs {
         let text = std::fs::read_to_string(docs).unwrap_or_default();
