@@ -154,9 +154,19 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| bytes on the wire: full snapshot / one-change delta | {:.1} MiB / {} B | — | |",
+        "| bytes on the wire (zstd, the default): full snapshot / one-change delta | {:.1} MiB / {} B | — | |",
         d.snapshot_bytes as f64 / 1_048_576.0,
         d.delta_bytes
+    );
+    let _ = writeln!(
+        s,
+        "| full snapshot uncompressed / gzip; compress (control plane, per data-plane start) zstd / gzip; decompress zstd / gzip | {:.1} / {:.1} MiB; {:.0} / {:.0} ms; {:.0} / {:.0} ms | — | |",
+        d.snapshot_bytes_uncompressed as f64 / 1_048_576.0,
+        d.snapshot_bytes_gzip as f64 / 1_048_576.0,
+        d.snapshot_compress_ms.0,
+        d.snapshot_compress_ms.1,
+        d.snapshot_decompress_ms.0,
+        d.snapshot_decompress_ms.1
     );
     let _ = writeln!(
         s,
