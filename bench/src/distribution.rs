@@ -99,7 +99,7 @@ pub struct DistributionResults {
     /// Bytes of the full snapshot on the config stream as the control plane sends it by default:
     /// each message zstd-compressed as tonic does it, plus gRPC framing.
     pub snapshot_bytes: usize,
-    /// The same without compression (an earlier data plane, or `CP_STREAM_COMPRESSION=none`).
+    /// Without compression and with text ids: what an earlier data plane receives.
     #[serde(default)]
     pub snapshot_bytes_uncompressed: usize,
     /// The same with gzip (`CP_STREAM_COMPRESSION=gzip`).
@@ -231,17 +231,21 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         builds.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.snapshot_build_ms = Spread::of(builds).p50_ms;
-    let frames = encode_snapshot(&snapshot.webhooks, snapshot.version);
+    // What a data plane of this release receives (16-byte ids), and an earlier one (text ids).
+    let frames = encode_snapshot(&snapshot.webhooks, snapshot.version, true);
     let wire = Wire::of(&frames)?;
     out.snapshot_bytes = wire.zstd;
-    out.snapshot_bytes_uncompressed = wire.identity;
+    out.snapshot_bytes_uncompressed = encode_snapshot(&snapshot.webhooks, snapshot.version, false)
+        .iter()
+        .map(|f| f.len() + 5)
+        .sum();
     out.snapshot_bytes_gzip = wire.gzip;
     out.snapshot_compress_ms = wire.compress_ms;
     out.snapshot_decompress_ms = wire.decompress_ms;
     out.delta_bytes = Wire::of(&[encode_delta(&snapshot.webhooks[..1], snapshot.version)])?.zstd;
     eprintln!(
         "snapshot on the wire: {} B uncompressed, {} B zstd, {} B gzip; compress {:.0} / {:.0} ms, decompress {:.0} / {:.0} ms (zstd / gzip)",
-        wire.identity, wire.zstd, wire.gzip, wire.compress_ms.0, wire.compress_ms.1,
+        out.snapshot_bytes_uncompressed, wire.zstd, wire.gzip, wire.compress_ms.0, wire.compress_ms.1,
         wire.decompress_ms.0, wire.decompress_ms.1
     );
     let mut applies = Vec::new();
@@ -544,8 +548,9 @@ async fn measure_changes(
     Ok(Spread::of(samples))
 }
 
-/// The snapshot as the control plane sends it: chunks of 1,000 webhooks, one message each.
-fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
+/// The snapshot as the control plane sends it: chunks of 1,000 webhooks, one message each, with
+/// 16-byte ids (`binary_ids`, a data plane of this release) or text ids (an earlier one).
+fn encode_snapshot(webhooks: &[WebhookConfig], version: u64, binary_ids: bool) -> Vec<Vec<u8>> {
     let parts: Vec<&[WebhookConfig]> = webhooks.chunks(1000).collect();
     let total = parts.len();
     parts
@@ -558,7 +563,16 @@ fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
                     nonce: uuid::Uuid::new_v4().simple().to_string(),
                     chunk_index: i as u32,
                     last: i + 1 == total,
-                    webhooks: part.iter().map(WebhookRoute::from).collect(),
+                    webhooks: part
+                        .iter()
+                        .map(|w| {
+                            if binary_ids {
+                                gateway_proto::convert::binary_id_route(w)
+                            } else {
+                                WebhookRoute::from(w)
+                            }
+                        })
+                        .collect(),
                     committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
                     ..Default::default()
                 })),
@@ -574,7 +588,10 @@ fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
             version: version + 1,
             nonce: uuid::Uuid::new_v4().simple().to_string(),
             from_version: version,
-            upserts: upserts.iter().map(WebhookRoute::from).collect(),
+            upserts: upserts
+                .iter()
+                .map(gateway_proto::convert::binary_id_route)
+                .collect(),
             removals: vec![],
             committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
             ..Default::default()
@@ -587,7 +604,6 @@ fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
 /// compressed frame, zstd at level 3 or gzip at level 6 — tonic's levels) plus the 5-byte gRPC
 /// message header, and the CPU it takes to compress and decompress them all on one thread.
 struct Wire {
-    identity: usize,
     zstd: usize,
     gzip: usize,
     compress_ms: (f64, f64),
@@ -638,7 +654,6 @@ impl Wire {
         let ungzip_ms = ms(t);
         let framed = |v: &[Vec<u8>]| v.iter().map(|f| f.len() + 5).sum();
         Ok(Wire {
-            identity: framed(frames),
             zstd: framed(&zstd),
             gzip: framed(&gzip),
             compress_ms: (zstd_ms, gzip_ms),

@@ -160,7 +160,7 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| full snapshot uncompressed / gzip; compress (control plane, per data-plane start) zstd / gzip; decompress zstd / gzip | {:.1} / {:.1} MiB; {:.0} / {:.0} ms; {:.0} / {:.0} ms | — | |",
+        "| full snapshot to an earlier data plane (uncompressed, text ids) / gzip; compress (control plane, per data-plane start) zstd / gzip; decompress zstd / gzip | {:.1} / {:.1} MiB; {:.0} / {:.0} ms; {:.0} / {:.0} ms | — | |",
         d.snapshot_bytes_uncompressed as f64 / 1_048_576.0,
         d.snapshot_bytes_gzip as f64 / 1_048_576.0,
         d.snapshot_compress_ms.0,

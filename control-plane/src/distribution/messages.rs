@@ -1,6 +1,7 @@
 //! Turns planned updates into config-stream messages: snapshot chunks and deltas.
 
 use gateway_proto::v1::{ActionRoute, Delta, HmacKeyRoute, SnapshotChunk, WebhookRoute};
+use gateway_shared::snapshot::WebhookConfig;
 
 use super::state::{DeltaPlan, SnapshotPlan};
 
@@ -12,6 +13,7 @@ use super::state::{DeltaPlan, SnapshotPlan};
 pub(crate) fn snapshot_chunks(
     plan: &SnapshotPlan,
     chunk_size: usize,
+    binary_ids: bool,
 ) -> impl Iterator<Item = SnapshotChunk> + '_ {
     let size = chunk_size.max(1);
     let objects = plan.webhooks.len() + plan.actions.len() + plan.hmac_keys.len();
@@ -30,7 +32,7 @@ pub(crate) fn snapshot_chunks(
             last: index + 1 == total,
             webhooks: plan.webhooks[part(0, w)]
                 .iter()
-                .map(|w| WebhookRoute::from(w.as_ref()))
+                .map(|w| route(w, binary_ids))
                 .collect(),
             actions: plan.actions[part(w, a)]
                 .iter()
@@ -45,14 +47,19 @@ pub(crate) fn snapshot_chunks(
     })
 }
 
+/// A webhook's route, with 16-byte ids for a data plane that reads them (Hello `binary_ids`).
+fn route(w: &WebhookConfig, binary_ids: bool) -> WebhookRoute {
+    if binary_ids {
+        gateway_proto::convert::binary_id_route(w)
+    } else {
+        WebhookRoute::from(w)
+    }
+}
+
 /// The delta message of `plan`; version, nonce, base version and commit time are left to the caller.
-pub(crate) fn delta(plan: &DeltaPlan) -> Delta {
+pub(crate) fn delta(plan: &DeltaPlan, binary_ids: bool) -> Delta {
     Delta {
-        upserts: plan
-            .upserts
-            .iter()
-            .map(|w| WebhookRoute::from(w.as_ref()))
-            .collect(),
+        upserts: plan.upserts.iter().map(|w| route(w, binary_ids)).collect(),
         removals: plan.removals.iter().map(|id| id.to_string()).collect(),
         action_upserts: plan
             .action_upserts
@@ -119,7 +126,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let chunks: Vec<SnapshotChunk> = snapshot_chunks(&plan, 2).collect();
+        let chunks: Vec<SnapshotChunk> = snapshot_chunks(&plan, 2, false).collect();
         let sizes: Vec<(usize, usize)> = chunks
             .iter()
             .map(|c| (c.actions.len(), c.hmac_keys.len()))
@@ -133,7 +140,8 @@ mod tests {
         assert_eq!(chunks[1].hmac_keys[0].value, "v");
         assert_eq!(chunks[1].hmac_keys[0].created_at_unix_ms, 5);
 
-        let empty: Vec<SnapshotChunk> = snapshot_chunks(&SnapshotPlan::default(), 2).collect();
+        let empty: Vec<SnapshotChunk> =
+            snapshot_chunks(&SnapshotPlan::default(), 2, true).collect();
         assert_eq!(empty.len(), 1);
         assert!(empty[0].last);
     }

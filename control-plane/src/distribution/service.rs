@@ -125,6 +125,7 @@ impl DistributionService {
             settings: self.settings.clone(),
             outstanding: HashMap::new(),
             base: hello.known_version,
+            binary_ids: hello.binary_ids,
             scope,
             token_id: caller.token_id,
             expires_at_ms: caller.expires_at.saturating_mul(1000),
@@ -227,6 +228,8 @@ struct Session {
     /// The version the next update is planned from: what the data plane serves once it has applied
     /// everything sent so far.
     base: u64,
+    /// The data plane reads 16-byte ids (Hello `binary_ids`).
+    binary_ids: bool,
     /// What this data plane may receive.
     scope: Scope,
     /// The API token the stream's JWT was exchanged for: its revocation ends the stream.
@@ -439,7 +442,9 @@ impl Session {
             Plan::UpToDate => return Ok(()),
             Plan::Snapshot => {
                 let plan = state.snapshot_for(&self.scope);
-                for chunk in messages::snapshot_chunks(&plan, self.settings.chunk_size) {
+                for chunk in
+                    messages::snapshot_chunks(&plan, self.settings.chunk_size, self.binary_ids)
+                {
                     self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
                         version: state.version,
                         nonce: nonce.clone(),
@@ -456,7 +461,7 @@ impl Session {
                     nonce: nonce.clone(),
                     from_version: from,
                     committed_at_unix_ms: state.committed_at_ms,
-                    ..messages::delta(&plan)
+                    ..messages::delta(&plan, self.binary_ids)
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

@@ -35,11 +35,23 @@ async fn first_snapshot(
     jwt: &str,
     accept: &[CompressionEncoding],
 ) -> (Option<String>, Vec<String>) {
+    let (encoding, routes) = first_routes(channel, jwt, accept, false).await;
+    (encoding, routes.into_iter().map(|w| w.webhook_id).collect())
+}
+
+/// [`first_snapshot`] with the Hello's `binary_ids`, returning the routes.
+async fn first_routes(
+    channel: &tonic::transport::Channel,
+    jwt: &str,
+    accept: &[CompressionEncoding],
+    binary_ids: bool,
+) -> (Option<String>, Vec<pb::WebhookRoute>) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(pb::DataPlaneMessage {
         kind: Some(pb::data_plane_message::Kind::Hello(pb::Hello {
             data_plane_id: "dp-compression".into(),
             software_version: "test".into(),
+            binary_ids,
             ..Default::default()
         })),
     })
@@ -68,7 +80,7 @@ async fn first_snapshot(
                 .expect("every message decodes")
                 .expect("stream open");
             if let Some(pb::control_plane_message::Kind::Snapshot(c)) = m.kind {
-                ids.extend(c.webhooks.into_iter().map(|w| w.webhook_id));
+                ids.extend(c.webhooks);
                 if c.last {
                     return;
                 }
@@ -119,5 +131,22 @@ async fn a_control_plane_without_compression_answers_plain_to_a_data_plane_that_
         first_snapshot(&channel, &jwt, &[CompressionEncoding::Zstd]).await,
         (None, vec![webhook]),
         "no encoding in common: plain"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_sent_as_16_bytes_only_to_a_data_plane_that_reads_them() {
+    let (_cp, channel, jwt, webhook) = serving_one_webhook(StreamCompression::Zstd).await;
+    let uuid = uuid::Uuid::parse_str(&webhook).expect("a uuid");
+    let (_, binary) = first_routes(&channel, &jwt, &[CompressionEncoding::Zstd], true).await;
+    assert_eq!(binary.len(), 1);
+    assert_eq!(binary[0].webhook_uuid, uuid.as_bytes().to_vec());
+    assert!(binary[0].webhook_id.is_empty() && binary[0].organization_id.is_empty());
+    assert_eq!(binary[0].organization_uuid.len(), 16);
+    let (_, text) = first_routes(&channel, &jwt, &[], false).await;
+    assert_eq!(text[0].webhook_id, webhook);
+    assert!(
+        text[0].webhook_uuid.is_empty(),
+        "an earlier data plane gets text ids only"
     );
 }

@@ -262,6 +262,7 @@ async fn session(
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
         role: sink.role() as i32,
+        binary_ids: true,
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
