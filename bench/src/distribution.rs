@@ -102,11 +102,25 @@ pub struct DistributionResults {
     pub webhooks: usize,
     /// `control_plane::snapshot::config_snapshot` (Postgres read + build), median of 3, ms.
     pub snapshot_build_ms: f64,
-    /// Bytes of the full snapshot on the config stream (protobuf messages + gRPC framing).
+    /// Bytes of the full snapshot on the config stream as the control plane sends it by default:
+    /// each message zstd-compressed as tonic does it, plus gRPC framing.
     pub snapshot_bytes: usize,
-    /// Bytes of a one-change delta.
+    /// Without compression and with text ids: what an earlier data plane receives.
+    #[serde(default)]
+    pub snapshot_bytes_uncompressed: usize,
+    /// The same with gzip (`CP_STREAM_COMPRESSION=gzip`).
+    #[serde(default)]
+    pub snapshot_bytes_gzip: usize,
+    /// CPU to compress the whole snapshot once (one data plane's start), zstd / gzip, ms.
+    #[serde(default)]
+    pub snapshot_compress_ms: (f64, f64),
+    /// CPU to decompress it in the data plane, zstd / gzip, ms.
+    #[serde(default)]
+    pub snapshot_decompress_ms: (f64, f64),
+    /// Bytes of a one-change delta (zstd, as sent).
     pub delta_bytes: usize,
-    /// In-process: decode the chunks, convert and `Routes::apply_snapshot`, median of 3, ms.
+    /// In-process: decode the chunks, convert, build the table chunk by chunk and serve it
+    /// (`Routes::builder`, as the stream client does), median of 3, ms.
     pub dp_apply_ms: f64,
     /// Control-plane start → its first full read of the large config published, ms.
     pub cp_load_ms: f64,
@@ -228,14 +242,29 @@ pub async fn run(args: DistributionArgs) -> anyhow::Result<()> {
         builds.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.snapshot_build_ms = Spread::of(builds).p50_ms;
-    let frames = encode_snapshot(&snapshot.webhooks, snapshot.version);
-    out.snapshot_bytes = frames.iter().map(|f| f.len() + 5).sum();
-    out.delta_bytes = encode_delta(&snapshot.webhooks[..1], snapshot.version).len() + 5;
+    // What a data plane of this release receives (16-byte ids), and an earlier one (text ids).
+    let frames = encode_snapshot(&snapshot.webhooks, snapshot.version, true);
+    let wire = Wire::of(&frames)?;
+    out.snapshot_bytes = wire.zstd;
+    out.snapshot_bytes_uncompressed = encode_snapshot(&snapshot.webhooks, snapshot.version, false)
+        .iter()
+        .map(|f| f.len() + 5)
+        .sum();
+    out.snapshot_bytes_gzip = wire.gzip;
+    out.snapshot_compress_ms = wire.compress_ms;
+    out.snapshot_decompress_ms = wire.decompress_ms;
+    out.delta_bytes = Wire::of(&[encode_delta(&snapshot.webhooks[..1], snapshot.version)])?.zstd;
+    eprintln!(
+        "snapshot on the wire: {} B uncompressed, {} B zstd, {} B gzip; compress {:.0} / {:.0} ms, decompress {:.0} / {:.0} ms (zstd / gzip)",
+        out.snapshot_bytes_uncompressed, wire.zstd, wire.gzip, wire.compress_ms.0, wire.compress_ms.1,
+        wire.decompress_ms.0, wire.decompress_ms.1
+    );
     let mut applies = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
-        apply_in_process(&frames)?;
+        let routes = apply_in_process(&frames)?;
         applies.push(t.elapsed().as_secs_f64() * 1000.0);
+        drop(routes);
     }
     out.dp_apply_ms = Spread::of(applies).p50_ms;
     drop(snapshot);
@@ -598,8 +627,9 @@ async fn measure_changes(
     Ok(Spread::of(samples))
 }
 
-/// The snapshot as the control plane sends it: chunks of 1,000 webhooks, one message each.
-fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
+/// The snapshot as the control plane sends it: chunks of 1,000 webhooks, one message each, with
+/// 16-byte ids (`binary_ids`, a data plane of this release) or text ids (an earlier one).
+fn encode_snapshot(webhooks: &[WebhookConfig], version: u64, binary_ids: bool) -> Vec<Vec<u8>> {
     let parts: Vec<&[WebhookConfig]> = webhooks.chunks(1000).collect();
     let total = parts.len();
     parts
@@ -612,7 +642,16 @@ fn encode_snapshot(webhooks: &[WebhookConfig], version: u64) -> Vec<Vec<u8>> {
                     nonce: uuid::Uuid::new_v4().simple().to_string(),
                     chunk_index: i as u32,
                     last: i + 1 == total,
-                    webhooks: part.iter().map(WebhookRoute::from).collect(),
+                    webhooks: part
+                        .iter()
+                        .map(|w| {
+                            if binary_ids {
+                                gateway_proto::convert::binary_id_route(w)
+                            } else {
+                                WebhookRoute::from(w)
+                            }
+                        })
+                        .collect(),
                     committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
                     ..Default::default()
                 })),
@@ -628,7 +667,10 @@ fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
             version: version + 1,
             nonce: uuid::Uuid::new_v4().simple().to_string(),
             from_version: version,
-            upserts: upserts.iter().map(WebhookRoute::from).collect(),
+            upserts: upserts
+                .iter()
+                .map(gateway_proto::convert::binary_id_route)
+                .collect(),
             removals: vec![],
             committed_at_unix_ms: chrono::Utc::now().timestamp_millis(),
             ..Default::default()
@@ -637,22 +679,85 @@ fn encode_delta(upserts: &[WebhookConfig], version: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// What a data plane does with a streamed snapshot: decode every chunk, convert, apply.
-fn apply_in_process(frames: &[Vec<u8>]) -> anyhow::Result<()> {
-    let mut webhooks = Vec::new();
+/// What the messages of the config stream cost on the wire: each message as tonic sends it (its own
+/// compressed frame, zstd at level 3 or gzip at level 6 — tonic's levels) plus the 5-byte gRPC
+/// message header, and the CPU it takes to compress and decompress them all on one thread.
+struct Wire {
+    zstd: usize,
+    gzip: usize,
+    compress_ms: (f64, f64),
+    decompress_ms: (f64, f64),
+}
+
+impl Wire {
+    fn of(frames: &[Vec<u8>]) -> anyhow::Result<Wire> {
+        use std::io::Read;
+        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        let zstd = frames
+            .iter()
+            .map(|f| {
+                let mut out = Vec::new();
+                zstd::stream::read::Encoder::new(f.as_slice(), zstd::DEFAULT_COMPRESSION_LEVEL)?
+                    .read_to_end(&mut out)?;
+                Ok(out)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let zstd_ms = ms(t);
+        let t = Instant::now();
+        let gzip = frames
+            .iter()
+            .map(|f| {
+                let mut out = Vec::new();
+                flate2::read::GzEncoder::new(f.as_slice(), flate2::Compression::new(6))
+                    .read_to_end(&mut out)?;
+                Ok(out)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let gzip_ms = ms(t);
+        let t = Instant::now();
+        for f in &zstd {
+            std::io::copy(
+                &mut zstd::stream::read::Decoder::new(f.as_slice())?,
+                &mut std::io::sink(),
+            )?;
+        }
+        let unzstd_ms = ms(t);
+        let t = Instant::now();
+        for f in &gzip {
+            std::io::copy(
+                &mut flate2::read::GzDecoder::new(f.as_slice()),
+                &mut std::io::sink(),
+            )?;
+        }
+        let ungzip_ms = ms(t);
+        let framed = |v: &[Vec<u8>]| v.iter().map(|f| f.len() + 5).sum();
+        Ok(Wire {
+            zstd: framed(&zstd),
+            gzip: framed(&gzip),
+            compress_ms: (zstd_ms, gzip_ms),
+            decompress_ms: (unzstd_ms, ungzip_ms),
+        })
+    }
+}
+
+/// What a data plane does with a streamed snapshot: decode every chunk, convert its webhooks and add
+/// them to the table being built, then serve it. The table is returned, so dropping it is not timed
+/// (a fresh data plane has no old table to drop).
+fn apply_in_process(frames: &[Vec<u8>]) -> anyhow::Result<data_plane::Routes> {
+    let routes = data_plane::Routes::new();
+    let mut builder = routes.builder();
     let mut version = 0;
     for f in frames {
         let m = ControlPlaneMessage::decode(f.as_slice())?;
         if let Some(control_plane_message::Kind::Snapshot(chunk)) = m.kind {
             version = chunk.version;
             for r in chunk.webhooks {
-                webhooks.push(WebhookConfig::try_from(r).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+                let w = WebhookConfig::try_from(r).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                builder.add(w).map_err(|e| anyhow::anyhow!("apply: {e}"))?;
             }
         }
     }
-    let routes = data_plane::Routes::new();
-    routes
-        .apply_snapshot(ConfigSnapshot { version, webhooks })
-        .map_err(|e| anyhow::anyhow!("apply: {e}"))?;
-    Ok(())
+    routes.install(builder, version);
+    Ok(routes)
 }

@@ -140,10 +140,20 @@ fn render_distribution(s: &mut String, d: &DistributionResults) {
     let mib = |b: usize| b as f64 / 1_048_576.0;
     let _ = writeln!(
         s,
-        "| bytes on the wire: full snapshot / one-change delta | {:.1} MiB / {} B | < 60 MiB | {} |",
+        "| bytes on the wire (zstd, the default): full snapshot / one-change delta | {:.1} MiB / {} B | < 60 MiB | {} |",
         mib(d.snapshot_bytes),
         d.delta_bytes,
         at_scale(mib(d.snapshot_bytes) < 60.0)
+    );
+    let _ = writeln!(
+        s,
+        "| full snapshot to an earlier data plane (uncompressed, text ids) / gzip; compress (control plane, per data-plane start) zstd / gzip; decompress zstd / gzip | {:.1} / {:.1} MiB; {:.0} / {:.0} ms; {:.0} / {:.0} ms | — | |",
+        d.snapshot_bytes_uncompressed as f64 / 1_048_576.0,
+        d.snapshot_bytes_gzip as f64 / 1_048_576.0,
+        d.snapshot_compress_ms.0,
+        d.snapshot_compress_ms.1,
+        d.snapshot_decompress_ms.0,
+        d.snapshot_decompress_ms.1
     );
     let _ = writeln!(
         s,

@@ -112,6 +112,7 @@ pub async fn run(
         StreamSettings {
             heartbeat,
             chunk_size: args.snapshot_chunk.max(1),
+            compression: args.stream_compression,
         },
         state.auth.clone(),
         failed.clone(),

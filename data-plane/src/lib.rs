@@ -35,7 +35,7 @@ pub use failed_triggers::{NoReporter, Rejection, RejectionReporter};
 pub use publish::Publisher;
 pub use record_size::max_record_bytes;
 pub use rotation::SecretSlot;
-pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable};
+pub use routing::{ApplyError, Route, RouteKey, Routes, RoutingTable, TableBuilder};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -173,29 +173,6 @@ impl RoutingTable {
         self.routes.get(&key.webhook_id).filter(|r| r.key == *key)
     }
 
-    fn from_snapshot(
-        snapshot: ConfigSnapshot,
-        planes: u32,
-        previous: Option<&RoutingTable>,
-    ) -> Result<RoutingTable, ApplyError> {
-        let mut routes = imbl::HashMap::new();
-        for w in snapshot.webhooks {
-            let id = w.webhook_id;
-            let before = previous.and_then(|t| t.routes.get(&id));
-            if routes
-                .insert(id, Arc::new(Route::compile(w, planes, before)?))
-                .is_some()
-            {
-                return Err(ApplyError::DuplicateWebhook { webhook_id: id });
-            }
-        }
-        Ok(RoutingTable {
-            version: snapshot.version,
-            routes,
-            applied_at: SystemTime::now(),
-        })
-    }
-
     fn with_delta(&self, delta: ConfigDelta, planes: u32) -> Result<RoutingTable, ApplyError> {
         if delta.from_version != self.version {
             return Err(ApplyError::VersionMismatch {
@@ -231,6 +208,40 @@ impl RoutingTable {
             routes,
             applied_at: SystemTime::now(),
         })
+    }
+}
+
+/// A routing table being built from a snapshot's webhooks as they arrive, so a large snapshot is
+/// compiled chunk by chunk while the rest of it is still on the wire; [`Routes::install`] serves it
+/// (docs/data-plane.md, "Config stream"). Nothing is served until then.
+pub struct TableBuilder {
+    routes: imbl::HashMap<WebhookId, Arc<Route>>,
+    /// The table being replaced: its rate-limit buckets are kept for unchanged limits.
+    base: Option<Arc<RoutingTable>>,
+    planes: u32,
+}
+
+impl TableBuilder {
+    /// Compiles and adds one webhook; a webhook that cannot be served, or appears twice, is an error
+    /// (the builder is then to be dropped).
+    pub fn add(&mut self, w: WebhookConfig) -> Result<(), ApplyError> {
+        let id = w.webhook_id;
+        let before = self.base.as_ref().and_then(|t| t.routes.get(&id));
+        let route = Arc::new(Route::compile(w, self.planes, before)?);
+        if self.routes.insert(id, route).is_some() {
+            return Err(ApplyError::DuplicateWebhook { webhook_id: id });
+        }
+        Ok(())
+    }
+
+    /// Webhooks added so far.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether none was added.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
     }
 }
 
@@ -306,11 +317,42 @@ impl Routes {
     /// Replaces the table with one built from a full snapshot (rate-limit buckets of webhooks
     /// whose limit did not change are kept).
     pub fn apply_snapshot(&self, snapshot: ConfigSnapshot) -> Result<(), ApplyError> {
-        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let base = self.current.load_full();
-        let table = RoutingTable::from_snapshot(snapshot, self.fleet_planes(), base.as_deref())?;
-        self.current.store(Some(Arc::new(table)));
+        let mut builder = self.builder();
+        for w in snapshot.webhooks {
+            builder.add(w)?;
+        }
+        self.install(builder, snapshot.version);
         Ok(())
+    }
+
+    /// Starts building a table to replace the current one (see [`TableBuilder`]).
+    pub fn builder(&self) -> TableBuilder {
+        TableBuilder {
+            routes: imbl::HashMap::new(),
+            base: self.current.load_full(),
+            planes: self.fleet_planes(),
+        }
+    }
+
+    /// Serves the table `builder` built, at `version`.
+    pub fn install(&self, builder: TableBuilder, version: u64) {
+        let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let planes = self.fleet_planes();
+        if planes != builder.planes {
+            // The fleet's size changed while the table was being built.
+            for limiter in builder
+                .routes
+                .values()
+                .filter_map(|r| r.rate_limiter.as_ref())
+            {
+                limiter.reshare(planes);
+            }
+        }
+        self.current.store(Some(Arc::new(RoutingTable {
+            version,
+            routes: builder.routes,
+            applied_at: SystemTime::now(),
+        })));
     }
 
     /// How many planes share the rate limits this plane enforces (docs/data-plane.md, "Rate

@@ -113,42 +113,75 @@ impl From<&WebhookConfig> for v1::WebhookRoute {
             organization_id: w.organization_id.to_string(),
             workspace_id: w.workspace_id.to_string(),
             app_id: w.app_id.to_string(),
-            provider: provider_to_proto(w.provider) as i32,
-            api_keys: w
-                .api_keys
-                .iter()
-                .map(|k| v1::ApiKeyHash {
-                    sha256: k.sha256.to_vec(),
-                    not_after_unix: k.not_after,
-                })
-                .collect(),
-            signing_secrets: w
-                .secrets
-                .signing
-                .iter()
-                .map(|s| v1::SigningSecret {
-                    value: s.value.expose().clone(),
-                    not_after_unix: s.not_after,
-                })
-                .collect(),
-            verify_token: w.secrets.verify_token.as_ref().map(|t| t.expose().clone()),
-            bindings: w
-                .bindings
-                .iter()
-                .map(|b| v1::Binding {
-                    trigger_type: trigger_type_to_proto(b.trigger_type) as i32,
-                    process_definition_id: b.process_definition_id.clone(),
-                    node_id: b.node_id.clone(),
-                    process_correlation_key: b.process_correlation_key.clone(),
-                    process_key: b.process_key.clone(),
-                })
-                .collect(),
-            correlation_key_path: w.correlation_key_path.clone(),
-            include_raw_body: w.options.include_raw_body,
-            replay_window_seconds: w.options.replay_window_seconds,
-            rate_limit_per_second: w.options.rate_limit.map_or(0.0, |l| l.per_second),
-            rate_limit_burst: w.options.rate_limit.map_or(0, |l| l.burst),
+            ..route_without_ids(w)
         }
+    }
+}
+
+/// The route of `w` with its ids as 16-byte UUIDs instead of text, for a data plane whose Hello
+/// set `binary_ids`.
+pub fn binary_id_route(w: &WebhookConfig) -> v1::WebhookRoute {
+    v1::WebhookRoute {
+        webhook_uuid: w.webhook_id.0.as_bytes().to_vec(),
+        organization_uuid: w.organization_id.0.as_bytes().to_vec(),
+        workspace_uuid: w.workspace_id.0.as_bytes().to_vec(),
+        app_uuid: w.app_id.0.as_bytes().to_vec(),
+        ..route_without_ids(w)
+    }
+}
+
+/// An id from its 16-byte form when the route carries one, else from its text.
+fn route_id<T: From<uuid::Uuid>>(
+    text: &str,
+    binary: &[u8],
+    field: &'static str,
+) -> Result<T, RouteError> {
+    let id = if binary.is_empty() {
+        uuid::Uuid::parse_str(text)
+    } else {
+        uuid::Uuid::from_slice(binary)
+    };
+    id.map(T::from).map_err(|_| RouteError::BadId { field })
+}
+
+fn route_without_ids(w: &WebhookConfig) -> v1::WebhookRoute {
+    v1::WebhookRoute {
+        provider: provider_to_proto(w.provider) as i32,
+        api_keys: w
+            .api_keys
+            .iter()
+            .map(|k| v1::ApiKeyHash {
+                sha256: k.sha256.to_vec(),
+                not_after_unix: k.not_after,
+            })
+            .collect(),
+        signing_secrets: w
+            .secrets
+            .signing
+            .iter()
+            .map(|s| v1::SigningSecret {
+                value: s.value.expose().clone(),
+                not_after_unix: s.not_after,
+            })
+            .collect(),
+        verify_token: w.secrets.verify_token.as_ref().map(|t| t.expose().clone()),
+        bindings: w
+            .bindings
+            .iter()
+            .map(|b| v1::Binding {
+                trigger_type: trigger_type_to_proto(b.trigger_type) as i32,
+                process_definition_id: b.process_definition_id.clone(),
+                node_id: b.node_id.clone(),
+                process_correlation_key: b.process_correlation_key.clone(),
+                process_key: b.process_key.clone(),
+            })
+            .collect(),
+        correlation_key_path: w.correlation_key_path.clone(),
+        include_raw_body: w.options.include_raw_body,
+        replay_window_seconds: w.options.replay_window_seconds,
+        rate_limit_per_second: w.options.rate_limit.map_or(0.0, |l| l.per_second),
+        rate_limit_burst: w.options.rate_limit.map_or(0, |l| l.burst),
+        ..Default::default()
     }
 }
 
@@ -198,19 +231,10 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
             });
         }
         Ok(WebhookConfig {
-            webhook_id: r.webhook_id.parse().map_err(|_| RouteError::BadId {
-                field: "webhook_id",
-            })?,
-            organization_id: r.organization_id.parse().map_err(|_| RouteError::BadId {
-                field: "organization_id",
-            })?,
-            workspace_id: r.workspace_id.parse().map_err(|_| RouteError::BadId {
-                field: "workspace_id",
-            })?,
-            app_id: r
-                .app_id
-                .parse()
-                .map_err(|_| RouteError::BadId { field: "app_id" })?,
+            webhook_id: route_id(&r.webhook_id, &r.webhook_uuid, "webhook_id")?,
+            organization_id: route_id(&r.organization_id, &r.organization_uuid, "organization_id")?,
+            workspace_id: route_id(&r.workspace_id, &r.workspace_uuid, "workspace_id")?,
+            app_id: route_id(&r.app_id, &r.app_uuid, "app_id")?,
             provider,
             api_keys,
             secrets: ProviderSecrets {
@@ -301,6 +325,37 @@ mod tests {
         assert!(back.options.include_raw_body);
         assert_eq!(back.options.replay_window_seconds, 300);
         assert_eq!(back.options, w.options);
+    }
+
+    #[test]
+    fn binary_ids_round_trip_and_bad_ones_are_refused() {
+        let w = sample();
+        let r = binary_id_route(&w);
+        assert!(
+            r.webhook_id.is_empty() && r.app_id.is_empty(),
+            "no text ids"
+        );
+        assert_eq!(r.webhook_uuid.len(), 16);
+        let back = WebhookConfig::try_from(r.clone()).expect("valid route");
+        assert_eq!(
+            (
+                back.webhook_id,
+                back.organization_id,
+                back.workspace_id,
+                back.app_id
+            ),
+            (w.webhook_id, w.organization_id, w.workspace_id, w.app_id)
+        );
+        assert_eq!(back.api_keys, w.api_keys);
+        assert_eq!(back.bindings, w.bindings);
+        let mut short = r;
+        short.workspace_uuid.pop();
+        assert!(matches!(
+            WebhookConfig::try_from(short),
+            Err(RouteError::BadId {
+                field: "workspace_id"
+            })
+        ));
     }
 
     #[test]

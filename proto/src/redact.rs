@@ -59,8 +59,9 @@ redacted_debug!(HmacKeyRoute { key_id, organization_id, workspace_id, app_id, cr
     secret { value });
 redacted_debug!(SigningSecret { not_after_unix } secret { value });
 redacted_debug!(WebhookRoute {
-    webhook_id, organization_id, workspace_id, app_id, provider, api_keys, signing_secrets,
-    bindings, correlation_key_path, include_raw_body,
+    webhook_id, organization_id, workspace_id, app_id, webhook_uuid, organization_uuid,
+    workspace_uuid, app_uuid, provider, api_keys, signing_secrets, bindings, correlation_key_path,
+    include_raw_body,
 } secret { verify_token });
 
 impl fmt::Debug for pb::SetConfigParamRequest {

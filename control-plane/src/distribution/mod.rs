@@ -19,6 +19,7 @@ use gateway_shared::settings::{parse_duration, parse_legacy_millis, Renamed};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 
 pub(crate) use presence::{PgPresenceStore, Presence};
 pub(crate) use service::{DistributionService, StreamSettings};
@@ -81,7 +82,8 @@ impl Distribution {
         auth: crate::auth::Authenticator,
         failed: Arc<crate::failed_triggers::FailedTriggers>,
     ) -> ConfigDistributionServiceServer<DistributionService> {
-        ConfigDistributionServiceServer::new(DistributionService {
+        let compression = settings.compression;
+        let server = ConfigDistributionServiceServer::new(DistributionService {
             state: self.state.clone(),
             sessions: self.sessions.clone(),
             presence: self.presence.clone(),
@@ -92,6 +94,38 @@ impl Distribution {
         })
         // Failed-trigger batches carry payloads: allow up to 16 MiB (data planes stay below it).
         .max_decoding_message_size(crate::failed_triggers::report::MAX_REPORT_MESSAGE_BYTES)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Gzip);
+        // Answers are compressed only for a client that offers the encoding in
+        // `grpc-accept-encoding`; any other client (an earlier data plane) gets them uncompressed.
+        match compression.encoding() {
+            Some(encoding) => server.send_compressed(encoding),
+            None => server,
+        }
+    }
+}
+
+/// How the control plane compresses what it sends on the config stream (docs/control-plane.md,
+/// "Configuration"): a 1,000,000-webhook snapshot is about 218 MB uncompressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamCompression {
+    /// zstd (level 3) when the data plane accepts it.
+    #[default]
+    Zstd,
+    /// gzip (level 6) when the data plane accepts it.
+    Gzip,
+    /// Never compress.
+    None,
+}
+
+impl StreamCompression {
+    /// The gRPC encoding, `None` for no compression.
+    pub fn encoding(self) -> Option<CompressionEncoding> {
+        match self {
+            StreamCompression::Zstd => Some(CompressionEncoding::Zstd),
+            StreamCompression::Gzip => Some(CompressionEncoding::Gzip),
+            StreamCompression::None => None,
+        }
     }
 }
 
@@ -129,6 +163,10 @@ pub struct DistributionArgs {
     /// Objects (webhooks, or actions and HMAC keys) per snapshot chunk on the config stream.
     #[arg(long, env = "CP_SNAPSHOT_CHUNK", default_value_t = 1000)]
     pub snapshot_chunk: usize,
+
+    /// Compression of the config stream for data planes that accept it: `zstd`, `gzip` or `none`.
+    #[arg(long, env = "CP_STREAM_COMPRESSION", value_enum, default_value_t = StreamCompression::Zstd)]
+    pub stream_compression: StreamCompression,
 }
 
 impl Default for DistributionArgs {
@@ -142,6 +180,7 @@ impl Default for DistributionArgs {
             stream_heartbeat: Duration::from_secs(10),
             stream_heartbeat_ms: None,
             snapshot_chunk: 1000,
+            stream_compression: StreamCompression::Zstd,
         }
     }
 }

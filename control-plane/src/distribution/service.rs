@@ -16,6 +16,7 @@ use gateway_proto::v1::{
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::messages;
@@ -34,6 +35,8 @@ pub struct StreamSettings {
     pub heartbeat: Duration,
     /// Webhooks per snapshot chunk.
     pub chunk_size: usize,
+    /// How answers are compressed for data planes that accept it.
+    pub compression: super::StreamCompression,
 }
 
 impl Default for StreamSettings {
@@ -41,6 +44,7 @@ impl Default for StreamSettings {
         Self {
             heartbeat: Duration::from_secs(10),
             chunk_size: 1000,
+            compression: super::StreamCompression::Zstd,
         }
     }
 }
@@ -64,6 +68,7 @@ impl DistributionService {
         &self,
         caller: Caller,
         peer: String,
+        compression: &'static str,
         mut inbound: Streaming<DataPlaneMessage>,
     ) -> Result<Outbound, Status> {
         caller.require(Permission::ReceiveConfig)?;
@@ -112,12 +117,15 @@ impl DistributionService {
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
             fleet,
-            guard: self.sessions.open(&hello.data_plane_id, peer, &scope),
+            guard: self
+                .sessions
+                .open(&hello.data_plane_id, peer, compression, &scope),
             out: tx,
             state: self.state.clone(),
             settings: self.settings.clone(),
             outstanding: HashMap::new(),
             base: hello.known_version,
+            binary_ids: hello.binary_ids,
             scope,
             token_id: caller.token_id,
             expires_at_ms: caller.expires_at.saturating_mul(1000),
@@ -140,8 +148,9 @@ impl ConfigDistributionService for DistributionService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let compression = negotiated(self.settings.compression, request.metadata());
         serve(&self.auth, request, |caller, inbound| {
-            self.open(caller, peer, inbound)
+            self.open(caller, peer, compression, inbound)
         })
         .await
     }
@@ -175,6 +184,25 @@ impl ConfigDistributionService for DistributionService {
     }
 }
 
+/// The encoding tonic answers with: the configured one when the client's `grpc-accept-encoding`
+/// offers it, else none ("identity").
+fn negotiated(configured: super::StreamCompression, metadata: &MetadataMap) -> &'static str {
+    let name = match configured {
+        super::StreamCompression::Zstd => "zstd",
+        super::StreamCompression::Gzip => "gzip",
+        super::StreamCompression::None => return "identity",
+    };
+    let offered = metadata
+        .get("grpc-accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim() == name));
+    if offered {
+        name
+    } else {
+        "identity"
+    }
+}
+
 /// An update sent and not yet answered.
 struct Outstanding {
     version: u64,
@@ -200,6 +228,8 @@ struct Session {
     /// The version the next update is planned from: what the data plane serves once it has applied
     /// everything sent so far.
     base: u64,
+    /// The data plane reads 16-byte ids (Hello `binary_ids`).
+    binary_ids: bool,
     /// What this data plane may receive.
     scope: Scope,
     /// The API token the stream's JWT was exchanged for: its revocation ends the stream.
@@ -412,7 +442,9 @@ impl Session {
             Plan::UpToDate => return Ok(()),
             Plan::Snapshot => {
                 let plan = state.snapshot_for(&self.scope);
-                for chunk in messages::snapshot_chunks(&plan, self.settings.chunk_size) {
+                for chunk in
+                    messages::snapshot_chunks(&plan, self.settings.chunk_size, self.binary_ids)
+                {
                     self.send(control_plane_message::Kind::Snapshot(SnapshotChunk {
                         version: state.version,
                         nonce: nonce.clone(),
@@ -429,7 +461,7 @@ impl Session {
                     nonce: nonce.clone(),
                     from_version: from,
                     committed_at_unix_ms: state.committed_at_ms,
-                    ..messages::delta(&plan)
+                    ..messages::delta(&plan, self.binary_ids)
                 }))
                 .await?;
                 self.remember(nonce, state, Some(from));

@@ -131,6 +131,7 @@ impl Sessions {
         self: &Arc<Self>,
         data_plane_id: &str,
         peer: String,
+        compression: &str,
         scope: &Scope,
     ) -> SessionGuard {
         let mut inner = self.lock();
@@ -142,6 +143,7 @@ impl Sessions {
                 data_plane_id: data_plane_id.to_owned(),
                 connected_at_unix_ms: now_ms(),
                 peer,
+                compression: compression.to_owned(),
                 organization_id: scope.organization_id.to_string(),
                 workspace_id: scope
                     .workspace_id

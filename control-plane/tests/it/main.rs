@@ -4,6 +4,7 @@ mod access_log;
 mod actions;
 mod apps;
 mod auth;
+mod compression;
 mod console;
 mod failed_triggers;
 mod foundation;

@@ -10,7 +10,7 @@ use gateway_proto::v1::{
 use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use gateway_shared::WebhookId;
 
-use super::client::{ConfigSink, DispatchDelta, DispatchSnapshot};
+use super::client::{ConfigSink, DispatchDelta, DispatchSnapshot, SnapshotStage};
 
 /// A snapshot being received chunk by chunk.
 pub(super) struct Assembly {
@@ -18,6 +18,8 @@ pub(super) struct Assembly {
     version: u64,
     next_index: u32,
     webhooks: Vec<WebhookConfig>,
+    /// Where the webhooks go as they arrive, when the sink builds its table chunk by chunk.
+    stage: Option<Box<dyn SnapshotStage>>,
     actions: Vec<ActionRoute>,
     hmac_keys: Vec<HmacKeyRoute>,
     error: Option<String>,
@@ -33,7 +35,8 @@ pub(super) fn on_chunk(
             nonce: chunk.nonce.clone(),
             version: chunk.version,
             next_index: 0,
-            webhooks: Vec::with_capacity(chunk.webhooks.len()),
+            webhooks: Vec::new(),
+            stage: sink.stage_snapshot(),
             actions: Vec::new(),
             hmac_keys: Vec::new(),
             error: None,
@@ -55,14 +58,22 @@ pub(super) fn on_chunk(
     a.actions.extend(chunk.actions);
     a.hmac_keys.extend(chunk.hmac_keys);
     if a.error.is_none() {
-        for route in chunk.webhooks {
-            match WebhookConfig::try_from(route) {
-                Ok(w) => a.webhooks.push(w),
-                Err(e) => {
-                    a.error = Some(e.to_string());
-                    break;
-                }
+        let converted = chunk
+            .webhooks
+            .into_iter()
+            .map(WebhookConfig::try_from)
+            .collect::<Result<Vec<_>, _>>();
+        let staged = match (converted, a.stage.as_mut()) {
+            (Ok(webhooks), Some(stage)) => stage.add(webhooks),
+            (Ok(webhooks), None) => {
+                a.webhooks.extend(webhooks);
+                Ok(())
             }
+            (Err(e), _) => Err(e.to_string()),
+        };
+        if let Err(reason) = staged {
+            a.error = Some(reason);
+            a.stage = None;
         }
     }
     if !chunk.last {
@@ -79,10 +90,13 @@ pub(super) fn on_chunk(
             actions: a.actions,
             hmac_keys: a.hmac_keys,
         }),
-        DataPlaneRole::Ingest => sink.apply_snapshot(ConfigSnapshot {
-            version: a.version,
-            webhooks: a.webhooks,
-        }),
+        DataPlaneRole::Ingest => match a.stage {
+            Some(stage) => stage.finish(a.version),
+            None => sink.apply_snapshot(ConfigSnapshot {
+                version: a.version,
+                webhooks: a.webhooks,
+            }),
+        },
     };
     match applied {
         Ok(()) => Some(ack(a.version, a.nonce, started)),

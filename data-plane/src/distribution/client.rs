@@ -12,10 +12,11 @@ use gateway_proto::v1::{
     Heartbeat, Hello, HmacKeyRoute,
 };
 use gateway_shared::backoff::Backoff;
-use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot};
+use gateway_shared::snapshot::{ConfigDelta, ConfigSnapshot, WebhookConfig};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use super::apply;
@@ -30,6 +31,12 @@ pub trait ConfigSink: Send + Sync + 'static {
     /// Applies changes; `Err` (including a `from_version` that is not the current one) leaves the
     /// current config in place.
     fn apply_delta(&self, delta: ConfigDelta) -> Result<(), String>;
+    /// INGEST planes: starts a snapshot whose webhooks are handed over chunk by chunk as they
+    /// arrive, so a large snapshot is compiled while the rest of it is still on the wire; `None`
+    /// (the default) collects them for [`ConfigSink::apply_snapshot`].
+    fn stage_snapshot(&self) -> Option<Box<dyn SnapshotStage>> {
+        None
+    }
     /// The config served now, for the disk cache.
     fn snapshot(&self) -> ConfigSnapshot;
     /// What this plane serves, sent in `Hello`: it decides which resources the stream carries.
@@ -46,6 +53,15 @@ pub trait ConfigSink: Send + Sync + 'static {
     fn apply_dispatch_delta(&self, _delta: DispatchDelta) -> Result<(), String> {
         Err("this plane does not serve actions".into())
     }
+}
+
+/// A snapshot being built as its chunks arrive (see [`ConfigSink::stage_snapshot`]); dropping it
+/// leaves the served config as it was.
+pub trait SnapshotStage: Send {
+    /// Adds the webhooks of one chunk; `Err` rejects the whole snapshot.
+    fn add(&mut self, webhooks: Vec<WebhookConfig>) -> Result<(), String>;
+    /// Serves the snapshot at `version`.
+    fn finish(self: Box<Self>, version: u64) -> Result<(), String>;
 }
 
 /// A full snapshot for a DISPATCH plane, as the stream carried it (the sink validates it).
@@ -226,8 +242,12 @@ async fn session(
     let channel = endpoint(config)?.connect().await?;
     let bearer = credentials.bearer(channel.clone()).await?;
     let channel_for_link = channel.clone();
-    let mut client =
-        ConfigDistributionServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    // Offer zstd, then gzip: a control plane that compresses picks one of them, an earlier one
+    // ignores the offer and sends uncompressed messages (docs/data-plane.md, "Config stream").
+    let mut client = ConfigDistributionServiceClient::new(channel)
+        .max_decoding_message_size(256 * 1024 * 1024)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Gzip);
     let (tx, rx) = mpsc::channel::<DataPlaneMessage>(16);
     let send = |kind| {
         let tx = tx.clone();
@@ -242,6 +262,7 @@ async fn session(
         known_version: sink.version(),
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
         role: sink.role() as i32,
+        binary_ids: true,
     }))
     .await?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));

@@ -525,3 +525,61 @@ async fn revoking_the_data_plane_token_through_one_replica_ends_its_stream_on_an
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_is_compressed_and_a_data_plane_still_works_with_a_control_plane_that_does_not_compress(
+) {
+    use control_plane::distribution::StreamCompression;
+    for (compression, expected) in [
+        (StreamCompression::Zstd, "zstd"),
+        (StreamCompression::None, "identity"),
+    ] {
+        let db = gateway_testkit::fresh_database().await;
+        let topic = gateway_testkit::unique_topic("e2e-compression").await;
+        let org = Uuid::new_v4();
+        let cp = ControlPlane::start_configured(&db.url, org, None, |c| {
+            c.distribution.stream_compression = compression;
+        })
+        .await;
+        let api = Api::login(cp.channel().await, BOOTSTRAP_TOKEN).await;
+        let app = app(org);
+        // Two webhooks: the first snapshot comes in two chunks (one webhook per chunk here).
+        let (_, first) = api.slack_webhook(&app, "packed-one", "secret-one").await;
+        let (_, second) = api.slack_webhook(&app, "packed-two", "secret-two").await;
+        let token = api.data_plane_token(org).await;
+        let dp = DataPlane::start(
+            &cp.url(),
+            &token,
+            &topic,
+            &["--data-plane-id", "e2e-compressed"],
+        )
+        .await;
+        dp.eventually_slack("served from the snapshot", &first, "secret-one", 200)
+            .await;
+        assert_eq!(dp.post_slack(&second, "secret-two", "{}").await, 200);
+        // A delta crosses the same stream.
+        let (_, third) = api
+            .slack_webhook(&app, "packed-three", "secret-three")
+            .await;
+        dp.eventually_slack("served from a delta", &third, "secret-three", 200)
+            .await;
+        let planes = api
+            .distribution()
+            .list_data_planes(api.req(pb::ListDataPlanesRequest {}))
+            .await
+            .expect("list data planes")
+            .into_inner()
+            .data_planes;
+        let encodings: Vec<(String, String)> = planes
+            .into_iter()
+            .map(|p| (p.data_plane_id, p.compression))
+            .collect();
+        assert_eq!(
+            encodings,
+            [("e2e-compressed".to_owned(), expected.to_owned())],
+            "{compression:?}"
+        );
+        dp.stop().await;
+        cp.stop().await;
+    }
+}
