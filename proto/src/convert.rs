@@ -189,9 +189,14 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
     type Error = RouteError;
 
     fn try_from(r: v1::WebhookRoute) -> Result<Self, Self::Error> {
+        // For error messages: the text id, or the 16-byte one printed (binary-id streams).
+        let shown_id = || match uuid::Uuid::from_slice(&r.webhook_uuid) {
+            Ok(id) if r.webhook_id.is_empty() => id.to_string(),
+            _ => r.webhook_id.clone(),
+        };
         let provider =
             provider_from_proto(r.provider).ok_or_else(|| RouteError::UnknownProvider {
-                webhook_id: r.webhook_id.clone(),
+                webhook_id: shown_id(),
                 value: r.provider,
             })?;
         let mut api_keys = Vec::with_capacity(r.api_keys.len());
@@ -201,7 +206,7 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
                     .as_slice()
                     .try_into()
                     .map_err(|_| RouteError::BadKeyHash {
-                        webhook_id: r.webhook_id.clone(),
+                        webhook_id: shown_id(),
                         len: k.sha256.len(),
                     })?;
             api_keys.push(ApiKeyHash {
@@ -211,14 +216,14 @@ impl TryFrom<v1::WebhookRoute> for WebhookConfig {
         }
         let rate_limit = RateLimit::from_parts(r.rate_limit_per_second, r.rate_limit_burst)
             .map_err(|reason| RouteError::BadRateLimit {
-                webhook_id: r.webhook_id.clone(),
+                webhook_id: shown_id(),
                 reason,
             })?;
         let mut bindings = Vec::with_capacity(r.bindings.len());
         for b in r.bindings {
             let trigger_type = trigger_type_from_proto(b.trigger_type).ok_or_else(|| {
                 RouteError::UnknownTriggerType {
-                    webhook_id: r.webhook_id.clone(),
+                    webhook_id: shown_id(),
                     value: b.trigger_type,
                 }
             })?;
@@ -348,6 +353,11 @@ mod tests {
         );
         assert_eq!(back.api_keys, w.api_keys);
         assert_eq!(back.bindings, w.bindings);
+        // A refusal names the webhook by its 16-byte id, printed.
+        let mut bad_key = r.clone();
+        bad_key.api_keys[0].sha256.pop();
+        let e = WebhookConfig::try_from(bad_key).expect_err("31-byte hash");
+        assert!(e.to_string().contains(&w.webhook_id.to_string()), "{e}");
         let mut short = r;
         short.workspace_uuid.pop();
         assert!(matches!(

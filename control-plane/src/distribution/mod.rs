@@ -96,11 +96,16 @@ impl Distribution {
         .max_decoding_message_size(crate::failed_triggers::report::MAX_REPORT_MESSAGE_BYTES)
         .accept_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Gzip);
-        // Answers are compressed only for a client that offers the encoding in
+        // Answers are compressed only for a client that offers an enabled encoding in
         // `grpc-accept-encoding`; any other client (an earlier data plane) gets them uncompressed.
-        match compression.encoding() {
-            Some(encoding) => server.send_compressed(encoding),
-            None => server,
+        // `zstd` falls back to gzip for a client that offers only gzip (zstd is still chosen for one
+        // offering both first, as data planes do); `gzip` means gzip or nothing.
+        match compression {
+            StreamCompression::Zstd => server
+                .send_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip),
+            StreamCompression::Gzip => server.send_compressed(CompressionEncoding::Gzip),
+            StreamCompression::None => server,
         }
     }
 }
