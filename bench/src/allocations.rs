@@ -110,8 +110,10 @@ pub async fn run(args: AllocArgs) -> anyhow::Result<()> {
             }
         };
         let (warmed_tx, warmed_rx) = oneshot::channel::<()>();
+        let (counting_tx, counting_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || serve_counted(server, warmed_rx, done_rx));
+        let thread =
+            std::thread::spawn(move || serve_counted(server, warmed_rx, counting_tx, done_rx));
         procs::wait_until(
             &format!("{} to listen", s.name),
             Duration::from_secs(30),
@@ -121,14 +123,11 @@ pub async fn run(args: AllocArgs) -> anyhow::Result<()> {
         if s.server == Server::DataPlane {
             let ready = format!("http://127.0.0.1:{admin}/readyz");
             let client = reqwest::Client::new();
-            procs::wait_until(
+            procs::wait_for_200(
                 "the data plane to be ready",
                 Duration::from_secs(30),
-                || {
-                    let ready = ready.clone();
-                    let client = client.clone();
-                    async move { matches!(procs::get(&client, &ready).await, Some((200, _))) }
-                },
+                &client,
+                &ready,
             )
             .await?;
         }
@@ -147,8 +146,10 @@ pub async fn run(args: AllocArgs) -> anyhow::Result<()> {
             warm.first_unexpected
         );
         let _ = warmed_tx.send(());
-        // Give the server thread the moment it needs to enter the counted window.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The counted load starts only once the server thread counts.
+        counting_rx.await.map_err(|_| {
+            anyhow::anyhow!("{}: the server thread stopped before counting", s.name)
+        })?;
         let counted = load::run(&target, shape(args.duration_secs)).await?;
         let _ = done_tx.send(());
         let counts = thread
@@ -187,11 +188,12 @@ enum Serve {
     DataPlane(Box<data_plane::Config>),
 }
 
-/// Runs `server` on a current-thread runtime on this thread: uncounted until `warmed`, counted
-/// until `done`, then stops it.
+/// Runs `server` on a current-thread runtime on this thread: uncounted until `warmed`, then
+/// counted (saying so on `counting`) until `done`, then stops it.
 fn serve_counted(
     server: Serve,
     warmed: oneshot::Receiver<()>,
+    counting: oneshot::Sender<()>,
     done: oneshot::Receiver<()>,
 ) -> anyhow::Result<Counts> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -215,6 +217,7 @@ fn serve_counted(
     // Warm-up: the server's tasks run while this thread waits, uncounted.
     let _ = rt.block_on(warmed);
     let (_, counts) = counting_alloc::count(|| {
+        let _ = counting.send(());
         let _ = rt.block_on(done);
     });
     stop.cancel();

@@ -476,11 +476,12 @@ async fn start_control_plane(env: &Env, name: &str) -> anyhow::Result<ControlPla
         env.args.work_dir.join(format!("{name}.log")),
     )?;
     let health = format!("http://127.0.0.1:{admin}/healthz");
-    procs::wait_until("the control plane", Duration::from_secs(60), || {
-        let health = health.clone();
-        let client = env.client.clone();
-        async move { matches!(procs::get(&client, &health).await, Some((200, _))) }
-    })
+    procs::wait_for_200(
+        "the control plane",
+        Duration::from_secs(60),
+        &env.client,
+        &health,
+    )
     .await?;
     p.check_alive()?;
     Ok(ControlPlane {
@@ -514,14 +515,11 @@ async fn start_data_plane(
         env.args.work_dir.join(format!("{id}.log")),
     )?;
     let ready = format!("http://127.0.0.1:{admin}/readyz");
-    procs::wait_until(
+    procs::wait_for_200(
         &format!("{id} to be ready"),
         Duration::from_secs(120),
-        || {
-            let ready = ready.clone();
-            let client = env.client.clone();
-            async move { matches!(procs::get(&client, &ready).await, Some((200, _))) }
-        },
+        &env.client,
+        &ready,
     )
     .await?;
     let took = started.elapsed();

@@ -532,14 +532,11 @@ async fn run_scenario(
             a.extend(args.dp_args.iter().cloned());
             let mut p = Proc::spawn(s.name, &args.data_plane_bin, &a, &envs, log)?;
             let ready = format!("http://127.0.0.1:{admin}/readyz");
-            procs::wait_until(
+            procs::wait_for_200(
                 "the data plane to be ready",
                 Duration::from_secs(30),
-                || {
-                    let ready = ready.clone();
-                    let client = client.clone();
-                    async move { matches!(procs::get(&client, &ready).await, Some((200, _))) }
-                },
+                &client,
+                &ready,
             )
             .await?;
             p.check_alive()?;

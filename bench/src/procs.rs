@@ -114,6 +114,19 @@ where
     }
 }
 
+/// Polls `url` until it answers 200 (a `/healthz` or `/readyz`); fails after `within`, naming `what`.
+pub async fn wait_for_200(
+    what: &str,
+    within: Duration,
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<Duration> {
+    wait_until(what, within, || async {
+        matches!(get(client, url).await, Some((200, _)))
+    })
+    .await
+}
+
 /// Whether a TCP connection to `port` on loopback succeeds.
 pub async fn port_open(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -122,29 +122,11 @@ impl CorrelationPath {
 
     /// The scalar at this path: strings as they are, numbers and booleans as their JSON text.
     pub fn resolve(&self, payload: &Value) -> Result<String, ResolveError> {
-        let mut current = payload;
-        for (n, segment) in self.segments.iter().enumerate() {
-            let next = match segment {
-                Segment::Field(name) => current.as_object().and_then(|o| o.get(name)),
-                Segment::Index(index) => current.as_array().and_then(|a| a.get(*index)),
-            };
-            current = match (next, segment) {
-                (Some(v), _) => v,
-                (None, Segment::Field(field)) => {
-                    return Err(ResolveError::MissingField {
-                        at: self.prefix(n),
-                        field: field.clone(),
-                    })
-                }
-                (None, Segment::Index(index)) => {
-                    return Err(ResolveError::MissingIndex {
-                        at: self.prefix(n),
-                        index: *index,
-                    })
-                }
-            };
-        }
-        self.scalar(current)
+        let leaf = self.walk(payload, |current, segment| match segment {
+            Segment::Field(name) => current.as_object().and_then(|o| o.get(name)),
+            Segment::Index(index) => current.as_array().and_then(|a| a.get(*index)),
+        })?;
+        self.scalar(leaf)
     }
 
     /// [`resolve`](Self::resolve) against JSON text (already known to be valid JSON) without building
@@ -154,14 +136,26 @@ impl CorrelationPath {
     /// keeps it).
     pub fn resolve_json(&self, json: &str) -> Result<String, ResolveError> {
         // Text that turns out not to be JSON has nothing at any path.
-        let mut current: &str = json;
-        for (n, segment) in self.segments.iter().enumerate() {
+        let leaf = self.walk(json, |current, segment| {
             let mut de = serde_json::Deserializer::from_str(current);
-            let next = serde::Deserializer::deserialize_any(&mut de, Step(segment))
+            serde::Deserializer::deserialize_any(&mut de, Step(segment))
                 .ok()
                 .flatten()
-                .map(RawValue::get);
-            current = match (next, segment) {
+                .map(RawValue::get)
+        })?;
+        self.scalar(&serde_json::from_str(leaf).unwrap_or(Value::Null))
+    }
+
+    /// Follows the path from `root`, one `step` per segment; the first step that finds nothing
+    /// says which member or element is missing, and where.
+    fn walk<T: Copy>(
+        &self,
+        root: T,
+        step: impl Fn(T, &Segment) -> Option<T>,
+    ) -> Result<T, ResolveError> {
+        let mut current = root;
+        for (n, segment) in self.segments.iter().enumerate() {
+            current = match (step(current, segment), segment) {
                 (Some(v), _) => v,
                 (None, Segment::Field(field)) => {
                     return Err(ResolveError::MissingField {
@@ -177,8 +171,7 @@ impl CorrelationPath {
                 }
             };
         }
-        let leaf: Value = serde_json::from_str(current).unwrap_or(Value::Null);
-        self.scalar(&leaf)
+        Ok(current)
     }
 
     /// The text of a leaf: strings as they are, numbers and booleans as their JSON text.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use self::driver::{DriveResult, Load, Topics};
 use crate::procs::{self, Proc};
+use crate::report::{ms, verdict};
 
 /// Flags of `dispatch`.
 #[derive(clap::Args, Clone)]
@@ -359,10 +360,12 @@ async fn start_control_plane(
         args.work_dir.join("dispatch-control-plane.log"),
     )?;
     let health = format!("http://127.0.0.1:{admin}/healthz");
-    procs::wait_until("the control plane", Duration::from_secs(60), || {
-        let (health, client) = (health.clone(), client.clone());
-        async move { matches!(procs::get(&client, &health).await, Some((200, _))) }
-    })
+    procs::wait_for_200(
+        "the control plane",
+        Duration::from_secs(60),
+        client,
+        &health,
+    )
     .await?;
     p.check_alive()?;
     Ok((p, format!("http://127.0.0.1:{port}")))
@@ -470,13 +473,11 @@ async fn run_side(
                 args.work_dir.join("dispatch-dispatcher.log"),
             )?;
             let ready = format!("http://127.0.0.1:{admin}/readyz");
-            procs::wait_until(
+            procs::wait_for_200(
                 "the dispatcher to be ready",
                 Duration::from_secs(60),
-                || {
-                    let (ready, client) = (ready.clone(), env.client.clone());
-                    async move { matches!(procs::get(&client, &ready).await, Some((200, _))) }
-                },
+                &env.client,
+                &ready,
             )
             .await?;
             p.check_alive()?;
@@ -527,10 +528,6 @@ async fn run_side(
     proc.stop().await;
     alive?;
     result
-}
-
-fn ms(us: u64) -> String {
-    format!("{:.2}", us as f64 / 1000.0)
 }
 
 /// The `dispatch` section of `gateway-bench report`.
@@ -585,11 +582,7 @@ pub fn report_section(path: &Path) -> anyhow::Result<String> {
         "| dispatcher ÷ baseline, invocations/s | {:.0} % | ≥ {:.0} % | {} |",
         d.ratio * 100.0,
         TARGET * 100.0,
-        if d.ratio >= TARGET {
-            "meets"
-        } else {
-            "**misses**"
-        }
+        verdict(d.ratio >= TARGET)
     );
     Ok(s)
 }
